@@ -1,0 +1,151 @@
+"""(profile, scenario, method, seed) → one results row, computed once and kept in the store.
+
+The runner is the only place that joins the pieces: it hands a method exactly what an unlearner has
+(D_f, D_un with model labels, K for TARF), times the method call alone, and evaluates with the
+evaluation-only sets (D_t, D_r, test', MIA members/non-members, D_fr, D_ar).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from . import data as data_mod
+from . import metrics, params, scenarios, store, train, unlearn
+from .progress import progress
+from .unlearn.common import UnlearnData
+
+METHODS = ("retrained", *unlearn.METHODS)  # the ten rows of the paper's Table 3
+COLUMNS = ["dataset", "scenario", "method", "seed", "UA", "RA", "TA", "MIA", "Gap", "TIME_min",
+           "cost_vs_retrained", "FR_acc", "UA_R", "split_hash"]
+
+
+@dataclass
+class Context:
+    exp: params.Experiment
+    ds: data_mod.Dataset
+    split: scenarios.Split
+
+    @property
+    def profile(self) -> str:
+        return getattr(self.exp, "profile", "custom")
+
+
+def context(profile: str = "smoke", overrides: dict | None = None) -> Context:
+    """Validated params, the data set in memory and the persisted split, ready for every step."""
+    exp = params.load(profile, overrides)
+    torch.set_num_threads(exp.num_threads)
+    ds = data_mod.load(exp.dataset, exp.data_root, exp.download)
+    return Context(exp, ds, scenarios.load(ds, exp))
+
+
+def _xy(ctx: Context, idx, label_space: str, which: str = "train"):
+    x = ctx.ds.x_train if which == "train" else ctx.ds.x_test
+    return x[idx], scenarios.labels(ctx.ds, label_space, which)[idx]
+
+
+def eval_sets(ctx: Context, scenario: str) -> dict:
+    sc = ctx.split[scenario]
+    ls = sc.label_space
+    sets = {"t": _xy(ctx, sc.t, ls), "r": _xy(ctx, sc.r, ls), "test": _xy(ctx, sc.test_prime, ls, "test"),
+            "mia_members": _xy(ctx, sc.mia_members, ls),
+            "mia_nonmembers": _xy(ctx, sc.mia_nonmembers, ls, "test")}
+    if len(sc.fr):
+        sets["fr"] = _xy(ctx, sc.fr, ls)
+    if len(sc.ar):
+        sets["ar"] = _xy(ctx, sc.ar, ls)
+    return sets
+
+
+def unlearn_data(ctx: Context, scenario: str, monitor=None) -> UnlearnData:
+    """What an unlearner is handed: D_f and D_un with model-space labels (and K, read by TARF only)."""
+    sc = ctx.split[scenario]
+    x_f, y_f = _xy(ctx, sc.f, sc.label_space)
+    x_un, y_un = _xy(ctx, sc.un, sc.label_space)
+    return UnlearnData(x_f, y_f, x_un, y_un, sc.num_classes, ctx.exp.unlearn_batch_size, ctx.exp.device,
+                       ctx.exp.unlearn_augment, sc.K, monitor)
+
+
+def original(ctx: Context, scenario: str, seed: int):
+    """The original model the scenario's request is made to (fine or coarse)."""
+    return train.original(ctx.exp, ctx.ds, ctx.split, ctx.split[scenario].label_space, seed)
+
+
+def retrained(ctx: Context, scenario: str, seed: int):
+    return train.retrained(ctx.exp, ctx.ds, ctx.split, scenario, seed)
+
+
+def hyper_parameters(ctx: Context, method: str) -> dict:
+    if method == "retrained":
+        return {}
+    return dict(unlearn.get(method).DEFAULTS) | ctx.exp.methods.get(method, {})
+
+
+def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
+    return store.key({"scenario": scenario, "method": method, "seed": seed, "split": ctx.split.hash,
+                      "hp": hyper_parameters(ctx, method), "original": orig_key, "retrained": ret_key,
+                      "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
+                      "device": ctx.exp.device.split(":")[0], "v": 1})
+
+
+def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
+    """The results row of one run; cached, so a second call does no work."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    ret_model, ret = retrained(ctx, scenario, seed)
+    orig_model, orig = original(ctx, scenario, seed) if method != "retrained" else (None, {"key": None})
+    k = _row_key(ctx, scenario, method, seed, orig["key"], ret["key"])
+    cached = store.get_json("results", k)
+    if cached is not None:
+        return cached["row"]
+    sets = eval_sets(ctx, scenario)
+    log = []
+    if method == "retrained":
+        model, seconds = ret_model, ret["seconds"]
+    else:
+        data = unlearn_data(ctx, scenario)
+        train.seed_everything(seed, ctx.exp.num_threads)
+        t0 = time.perf_counter()
+        model, log = unlearn.run(method, orig_model, data, hyper_parameters(ctx, method), seed)
+        if ctx.exp.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+    row = {"dataset": ctx.exp.dataset, "scenario": scenario, "method": method, "seed": seed,
+           **metrics.evaluate(model, sets, ctx.exp.device), "TIME_min": seconds / 60,
+           "cost_vs_retrained": seconds / ret["seconds"], "split_hash": ctx.split.hash}
+    if method == "retrained":
+        row["Gap"] = float("nan")
+    else:
+        row["Gap"] = metrics.gap(row, run_one(ctx, scenario, "retrained", seed))
+    store.put_json("results", k, {"row": row, "log": log, "hp": hyper_parameters(ctx, method)})
+    return row
+
+
+def run_log(ctx: Context, scenario: str, method: str, seed: int) -> list[dict]:
+    """The per-epoch log kept with a cached run (runs it first if needed)."""
+    run_one(ctx, scenario, method, seed)
+    _, ret = retrained(ctx, scenario, seed)
+    orig_key = original(ctx, scenario, seed)[1]["key"] if method != "retrained" else None
+    return store.get_json("results", _row_key(ctx, scenario, method, seed, orig_key, ret["key"]))["log"]
+
+
+def run_all(ctx: Context, methods=None, scenarios_=None, seeds=None) -> pd.DataFrame:
+    """Every (scenario, method, seed) → one long-form table (PAPER.md §5, Reporting)."""
+    methods = list(methods or METHODS)
+    jobs = [(s, m, seed) for seed in (seeds or ctx.exp.seeds) for s in (scenarios_ or ctx.exp.scenarios)
+            for m in methods]
+    rows = [run_one(ctx, *job) for job in progress(jobs, desc="runs")]
+    df = pd.DataFrame(rows)
+    return df[[c for c in COLUMNS if c in df.columns]]
+
+
+def summary(df: pd.DataFrame, metrics_=("UA", "RA", "TA", "MIA", "Gap", "TIME_min")) -> pd.DataFrame:
+    """Mean ± sample std over seeds, rounded to 2 decimals (std blank for one seed)."""
+    g = df.groupby(["scenario", "method"], sort=False)[list(metrics_)]
+    mean, std = g.mean().round(2), g.std(ddof=1).round(2)
+    if df["seed"].nunique() == 1:
+        return mean
+    return mean.astype(str) + " ± " + std.astype(str)

@@ -1,0 +1,131 @@
+"""Content-addressed artifact store: every split, checkpoint, log and result row is keyed by a hash
+of exactly the params that determine it, written atomically, and checksummed on load.
+
+Layout: <store>/<kind>/<key>.<ext> with a sidecar <key>.<ext>.sha256. A file without a valid sidecar
+is never read: writers create the data file under a temporary name, fsync, rename, and only then
+write the sidecar (also by rename), so a crash at any point leaves either nothing or a complete pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .paths import store_dir
+
+
+class CorruptArtifact(RuntimeError):
+    """A stored file whose content does not match its checksum."""
+
+
+def key(params: dict) -> str:
+    """Stable 16-hex-digit key of a JSON-serialisable dict (sorted keys, no whitespace)."""
+    blob = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def path_for(kind: str, k: str, ext: str) -> Path:
+    return store_dir() / kind / f"{k}.{ext}"
+
+
+def exists(kind: str, k: str, ext: str) -> bool:
+    p = path_for(kind, k, ext)
+    return p.exists() and Path(f"{p}.sha256").exists()
+
+
+def put(kind: str, k: str, ext: str, data: bytes) -> Path:
+    p = path_for(kind, k, ext)
+    atomic_write_bytes(p, data)
+    atomic_write_bytes(Path(f"{p}.sha256"), sha256_bytes(data).encode())
+    return p
+
+
+def get(kind: str, k: str, ext: str) -> bytes | None:
+    """The stored bytes, or None if absent (a data file without its sidecar counts as absent).
+    A checksum mismatch raises CorruptArtifact naming the file."""
+    p = path_for(kind, k, ext)
+    side = Path(f"{p}.sha256")
+    if not (p.exists() and side.exists()):
+        return None
+    data = p.read_bytes()
+    want, got = side.read_text().strip(), sha256_bytes(data)
+    if want != got:
+        raise CorruptArtifact(f"{p}: checksum mismatch (expected {want}, found {got}); delete it to recompute")
+    return data
+
+
+def discard(kind: str, k: str, ext: str) -> None:
+    p = path_for(kind, k, ext)
+    Path(f"{p}.sha256").unlink(missing_ok=True)
+    p.unlink(missing_ok=True)
+
+
+def _recover(kind, k, ext, loader):
+    """Load, or on a checksum mismatch report it, remove the file and return None (recompute)."""
+    try:
+        data = get(kind, k, ext)
+    except CorruptArtifact as e:
+        print(f"warning: {e}; recomputing")
+        discard(kind, k, ext)
+        return None
+    return None if data is None else loader(data)
+
+
+def put_torch(kind: str, k: str, obj) -> Path:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return put(kind, k, "pt", buf.getvalue())
+
+
+def get_torch(kind: str, k: str):
+    return _recover(kind, k, "pt", lambda b: torch.load(io.BytesIO(b), map_location="cpu", weights_only=False))
+
+
+def put_json(kind: str, k: str, obj) -> Path:
+    return put(kind, k, "json", json.dumps(obj, sort_keys=True, indent=1, default=_jsonable).encode())
+
+
+def get_json(kind: str, k: str):
+    return _recover(kind, k, "json", lambda b: json.loads(b))
+
+
+def _jsonable(o):
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")

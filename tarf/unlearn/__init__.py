@@ -1,0 +1,36 @@
+"""Unlearning methods behind one signature and a registry by name.
+
+Every method module defines ``unlearn(model, data, hp, seed) -> (model, log)``:
+``model`` the original (never modified), ``data`` an :class:`UnlearnData`, ``hp`` a dict of
+hyper-parameters (the method's ``DEFAULTS`` updated from params), ``seed`` an int; it returns the
+unlearned model and a list of per-epoch dicts.
+"""
+
+from importlib import import_module
+
+from .common import UnlearnData
+
+METHODS = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub", "tarf")
+
+
+def get(name: str):
+    """The module of method ``name``; it has ``unlearn`` and ``DEFAULTS``."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+    return import_module(f"tarf.unlearn.{name}")
+
+
+def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int):
+    """Call method ``name`` with its DEFAULTS overridden by ``hp`` (unknown keys are an error)."""
+    mod = get(name)
+    merged = dict(mod.DEFAULTS)
+    for key in hp or {}:
+        if key not in merged:
+            raise ValueError(
+                f"unknown hyper-parameter {key!r} for method {name!r}; valid: {', '.join(sorted(merged))}"
+            )
+    merged.update(hp or {})
+    return mod.unlearn(model, data, merged, seed)
+
+
+__all__ = ["METHODS", "UnlearnData", "get", "run"]

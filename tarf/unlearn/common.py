@@ -1,0 +1,105 @@
+"""What every unlearning method receives, and the small training helpers they share.
+
+Methods see only what an unlearner has (PAPER.md §2, "who sees what"): the original model,
+D_f and D_un as tensors with model-space labels, the number of model classes, and — for TARF
+only — K from the request. Evaluation-only sets (D_t, D_r, D_fr, D_ar, fine labels) never
+reach a method.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class UnlearnData:
+    x_f: torch.Tensor  # uint8 (n_f, C, H, W), pixel values 0..255; the model normalises inside
+    y_f: torch.Tensor  # int64 (n_f,), model-space labels
+    x_un: torch.Tensor  # uint8 (n_un, C, H, W)
+    y_un: torch.Tensor  # int64 (n_un,), model-space labels
+    num_classes: int
+    batch_size: int = 128
+    device: str = "cpu"
+    augment: bool = False  # crop+flip on CIFAR profiles; CPU profiles train without it
+    K: int = 0  # number of target-concept groups hidden in D_un; only TARF may read it
+    # Evaluation hook for dynamics plots (Fig. 5b, Obs. 6): called with the model at the end of
+    # each epoch, its dict is merged into that epoch's log. None for timed runs (TIME excludes it).
+    monitor: Callable[[nn.Module], dict] | None = None
+
+
+def to_input(x: torch.Tensor, device: str = "cpu", augment: bool = False, generator=None):
+    """uint8 batch → float in [0, 1], channels_last, optionally random crop (pad 4) + flip."""
+    x = x.to(device, non_blocking=True).float().div_(255)
+    if augment:
+        x = augment_batch(x, generator)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def augment_batch(x: torch.Tensor, generator=None) -> torch.Tensor:
+    """RandomCrop(pad 4) + horizontal flip on a whole batch of tensors (no PIL round trip)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (4, 4, 4, 4))
+    dx = torch.randint(0, 9, (n,), generator=generator).tolist()
+    dy = torch.randint(0, 9, (n,), generator=generator).tolist()
+    flip = torch.rand(n, generator=generator) < 0.5
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    out[flip] = out[flip].flip(-1)
+    return out
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True):
+    """Index batches over range(n) drawn from a seeded generator."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def sgd(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4):
+    """The optimiser of the baseline code base: SGD with momentum and weight decay, constant lr."""
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def clone(model: nn.Module) -> nn.Module:
+    """A deep copy; methods never modify the original model they are handed."""
+    return copy.deepcopy(model)
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: int = 1024):
+    """Logits of a uint8 tensor in eval mode, batched."""
+    was_training = model.training
+    model.eval()
+    out = [model(to_input(x[i : i + batch_size], device)).float().cpu() for i in range(0, len(x), batch_size)]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def epoch_fractions(epochs: float) -> list[float]:
+    """Budgets may be fractional on CPU profiles (PAPER.md §7.3): 2.5 → [1, 1, 0.5]."""
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}")
+    whole = int(epochs)
+    rest = round(epochs - whole, 6)
+    return [1.0] * whole + ([rest] if rest > 0 else [])
+
+
+def epoch_iter(data: UnlearnData, which: str, gen: torch.Generator, fraction: float = 1.0
+               ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled (x, y) float batches over D_f ("f") or D_un ("un"); a fraction < 1 stops early
+    (at least one batch)."""
+    x, y = (data.x_f, data.y_f) if which == "f" else (data.x_un, data.y_un)
+    idx_batches = batches(len(x), data.batch_size, gen)
+    if fraction < 1.0:
+        idx_batches = idx_batches[: max(1, round(fraction * len(idx_batches)))]
+    for idx in idx_batches:
+        yield to_input(x[idx], data.device, data.augment, gen), y[idx].to(data.device)
