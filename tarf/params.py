@@ -179,19 +179,41 @@ def validate(raw: dict) -> Experiment:
         raise ParamsError(f"device: unknown {exp.device!r}; valid: cpu, cuda, cuda:N")
     if not exp.seeds:
         raise ParamsError("seeds: must hold at least one integer seed")
+    for i, s in enumerate(exp.seeds):
+        if s < 0:
+            raise ParamsError(f"seeds[{i}]: must be a non-negative integer, got {s!r}")
+    if exp.split_seed < 0:  # numpy's default_rng rejects negative seeds
+        raise ParamsError(f"split_seed: must be a non-negative integer, got {exp.split_seed!r}")
     for name, hp in exp.methods.items():
         try:
             mod = unlearn_mod.get(name)
         except ValueError as e:
             raise ParamsError(f"methods.{name}: {e}") from None
-        for key in hp:
+        for key, v in hp.items():
             if key not in mod.DEFAULTS:
                 raise ParamsError(
                     f"methods.{name}.{key}: unknown hyper-parameter; valid: {', '.join(sorted(mod.DEFAULTS))}")
+            _check_hp(f"methods.{name}.{key}", v, mod.DEFAULTS[key])
         for key in ("epochs", "lr"):
-            if key in hp and not (isinstance(hp[key], int | float) and hp[key] > 0):
+            if key in hp and not (_is_number(hp[key]) and hp[key] > 0):
                 raise ParamsError(f"methods.{name}.{key}: must be a number > 0, got {hp[key]!r}")
     return exp
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)  # True is an int to Python, not here
+
+
+def _check_hp(path: str, value, default) -> None:
+    """A method hyper-parameter must have the type of its default (None = any; ints and floats mix)."""
+    if default is None:
+        return
+    if _is_number(default):
+        ok, want = _is_number(value), "a number"
+    else:
+        ok, want = isinstance(value, type(default)), type(default).__name__
+    if not ok:
+        raise ParamsError(f"{path}: expected {want} (default {default!r}), got {value!r} ({type(value).__name__})")
 
 
 def profile_path(profile: str) -> Path:

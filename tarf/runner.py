@@ -149,3 +149,32 @@ def summary(df: pd.DataFrame, metrics_=("UA", "RA", "TA", "MIA", "Gap", "TIME_mi
     if df["seed"].nunique() == 1:
         return mean
     return mean.astype(str) + " ± " + std.astype(str)
+
+
+def base_models(ctx: Context, seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train or load the originals and every scenario's Retrained; their accuracies and training logs.
+
+    Accuracies are in each model's own label space: test = the full test subset for an original and
+    test' for a Retrained; UA = accuracy on the scenario's D_t.
+    """
+    rows, logs = [], []
+    for seed in seeds or ctx.exp.seeds:
+        jobs = [("original", ls, None) for ls in ("fine", "coarse")
+                if any(ctx.split[s].label_space == ls for s in ctx.exp.scenarios)]
+        jobs += [("retrained", ctx.split[s].label_space, s) for s in ctx.exp.scenarios]
+        for role, ls, s in jobs:
+            model, rec = train.original(ctx.exp, ctx.ds, ctx.split, ls, seed) if role == "original" \
+                else retrained(ctx, s, seed)
+            name = f"original ({ls})" if role == "original" else f"retrained ({s})"
+            test_idx = ctx.split.test if role == "original" else ctx.split[s].test_prime
+            row = {"model": name, "seed": seed, "labels": ls, "train images": len(
+                ctx.split.train if role == "original" else ctx.split[s].r),
+                   "test acc": metrics.accuracy(model, *_xy(ctx, test_idx, ls, "test"), device=ctx.exp.device)}
+            for sc_name in ctx.exp.scenarios:
+                if ctx.split[sc_name].label_space == ls and (role == "original" or sc_name == s):
+                    row[f"UA {sc_name}"] = metrics.accuracy(model, *_xy(ctx, ctx.split[sc_name].t, ls),
+                                                            device=ctx.exp.device)
+            row["TIME_min"] = rec["seconds"] / 60
+            rows.append(row)
+            logs += [{"model": name, "seed": seed, **e} for e in rec["log"]]
+    return pd.DataFrame(rows), pd.DataFrame(logs)

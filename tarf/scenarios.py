@@ -131,10 +131,13 @@ def build_scenario(ds, name: str, req: Request, D: np.ndarray, test: np.ndarray,
         need(len(fr) > 0, f"{name} needs concept classes that are not given (D_fr is empty)")
     if name == "model_mismatch":
         need(set(concept) == set(req.given), "model_mismatch needs concept = given classes")
-        need(len(ar) > 0, "model_mismatch needs other subclasses in the given classes' superclass (D_ar is empty)")
+        siblings = [f for _, fs in ds.hierarchy if len(fs) > 1 for f in fs]
+        need(len(ar) > 0, "model_mismatch needs other subclasses in the given classes' superclass (D_ar is empty); "
+                          f"valid given classes (their superclass has other classes): {', '.join(siblings)}")
     if name == "data_mismatch":
         whole = {c for c, cid in ids.items() if int(ds.coarse_of[cid]) in set(ym[t].tolist())}
-        need(whole == set(concept), "data_mismatch needs the concept to be whole superclass(es) of the model")
+        need(whole == set(concept), "data_mismatch needs the concept to be whole superclass(es) of the model; "
+                                    f"valid concepts: {', '.join(c for c, fs in ds.hierarchy if len(fs) > 1)}")
 
     n = min(len(r), len(test_prime))
     members = rng.permutation(r)[:n]
@@ -179,7 +182,8 @@ def load(ds, exp: Experiment) -> Split:
     """The persisted split for ``exp``; drawn and stored the first time, then always reused."""
     k = store.key(_split_params(exp))
     blob = store._recover("splits", k, "npz", lambda b: dict(np.load(io.BytesIO(b), allow_pickle=False)))
-    if blob is None:
+    meta = store.get_json("splits", k) if blob is not None else None
+    if blob is None or meta is None:  # absent, or half of the pair lost (crash, corrupt): redraw both
         split = build(ds, exp)
         arrays = {"train": split.train, "test": split.test}
         for s, sc in split.scenarios.items():
@@ -191,9 +195,6 @@ def load(ds, exp: Experiment) -> Split:
                     "concept": sc.concept, "K": sc.K} for s, sc in split.scenarios.items()}
         store.put_json("splits", k, {"params": _split_params(exp), "scenarios": meta, "hash": split.hash})
         return split
-    meta = store.get_json("splits", k)
-    if meta is None:
-        raise store.CorruptArtifact(f"split {k}: index file present but its metadata is missing")
     scen = {s: Scenario(s, m["label_space"], m["num_classes"], m["given"], m["concept"], m["K"],
                         {p: blob[f"{s}/{p}"] for p in PARTS}) for s, m in meta["scenarios"].items()}
     split = Split(blob["train"], blob["test"], scen, _hash_arrays(blob))

@@ -69,6 +69,8 @@ def exists(kind: str, k: str, ext: str) -> bool:
 
 def put(kind: str, k: str, ext: str, data: bytes) -> Path:
     p = path_for(kind, k, ext)
+    # drop an old sidecar first: a crash between the two renames must not pair new data with an old sum
+    Path(f"{p}.sha256").unlink(missing_ok=True)
     atomic_write_bytes(p, data)
     atomic_write_bytes(Path(f"{p}.sha256"), sha256_bytes(data).encode())
     return p

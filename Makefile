@@ -1,0 +1,62 @@
+# The TARF companion. `make reproduce` (PROFILE=default) and `make test` build .venv themselves.
+.DELETE_ON_ERROR:
+SHELL   := bash
+PROFILE ?= default
+PYTHON  ?= python3.11
+VENV    := .venv
+PY      := $(VENV)/bin/python
+# The venv is rebuilt when pyproject.toml changes: the stamp's name carries its hash.
+STAMP   := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PM      := $(VENV)/bin/papermill -k python3 --no-progress-bar --execution-timeout 3600 --start-timeout 120
+KEYS    := metadata.papermill.start_time metadata.papermill.end_time metadata.papermill.duration \
+           metadata.papermill.environment_variables cell.metadata.papermill \
+           cell.metadata.execution metadata.widgets
+NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
+export TARF_PROGRESS := 0
+
+.PHONY: help venv reproduce smoke test test-unit test-notebooks lint strip bench clean
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+venv: $(STAMP)  ## create .venv and install the package with all extras
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[notebooks,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+reproduce: $(STAMP) $(NOTEBOOKS:%=executed/$(PROFILE)/%.ipynb)  ## execute every notebook for PROFILE (default)
+
+smoke:  ## execute every notebook on the smoke profile (the nbval references)
+	$(MAKE) reproduce PROFILE=smoke
+
+test: test-unit test-notebooks  ## unit + structure tests, then nbval on executed/smoke
+
+test-unit: $(STAMP)
+	$(VENV)/bin/pytest tests
+
+test-notebooks: $(STAMP)  ## re-execute executed/smoke/*.ipynb and compare outputs (nbval, strict)
+	$(VENV)/bin/pytest -p no:cacheprovider --nbval --nbval-current-env \
+	    --nbval-sanitize-with tests/nbval_sanitize.cfg executed/smoke/
+
+lint: $(STAMP)  ## ruff on tarf/, tests/, scripts/, notebooks/; sources must be stripped
+	$(VENV)/bin/ruff check tarf tests scripts notebooks
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb
+
+strip: $(STAMP)  ## strip notebook sources (outputs, counts, volatile metadata)
+	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps executed notebooks
+	rm -rf store
+
+# One executed notebook: papermill into a temporary name, strip volatile keys, then rename.
+executed/$(PROFILE)/%.ipynb: notebooks/%.ipynb params/$(PROFILE)/_common.yaml params/$(PROFILE)/%.yaml params/$(PROFILE)/experiment.yaml | $(STAMP)
+	@mkdir -p $(@D)
+	$(PM) $< $(@:.ipynb=.tmp.ipynb) --cwd $(@D) \
+	    -f params/$(PROFILE)/_common.yaml -f params/$(PROFILE)/$*.yaml
+	$(VENV)/bin/nbstripout --keep-output --keep-count --extra-keys "$(KEYS)" $(@:.ipynb=.tmp.ipynb)
+	mv $(@:.ipynb=.tmp.ipynb) $@
+
+# The numbered chain: each notebook after the one it reads from.
+executed/$(PROFILE)/02_base_training.ipynb: executed/$(PROFILE)/01_splits.ipynb

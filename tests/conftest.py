@@ -1,0 +1,57 @@
+"""Shared fixtures: every test gets its own empty artifact store, one torch thread, no progress bars."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+SMOKE = {"num_threads": 1}  # the machine's cores are shared: one thread, same numbers (not in any key)
+
+
+@pytest.fixture(autouse=True)
+def tmp_store(tmp_path, monkeypatch) -> Path:
+    """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/."""
+    root = tmp_path / "store"
+    monkeypatch.setenv("TARF_STORE", str(root))
+    monkeypatch.setenv("TARF_PROGRESS", "0")
+    return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def store_files(root: Path) -> list[str]:
+    """Every file under the store, relative paths, sorted (an absent store is empty)."""
+    return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def files(tmp_store):
+    return lambda: store_files(tmp_store)
+
+
+@pytest.fixture(scope="session")
+def smoke_exp():
+    from tarf import params
+
+    return params.load("smoke", SMOKE)
+
+
+@pytest.fixture(scope="session")
+def smoke_ds(smoke_exp):
+    from tarf import data
+
+    return data.load(smoke_exp.dataset, smoke_exp.data_root, smoke_exp.download)
+
+
+@pytest.fixture(scope="session")
+def smoke_split(smoke_ds, smoke_exp):
+    """The smoke profile's split, drawn in memory (no store)."""
+    from tarf import scenarios
+
+    return scenarios.build(smoke_ds, smoke_exp)

@@ -1,0 +1,83 @@
+"""Structure tests of the notebooks, params and executed copies (no kernel needed; NOTEBOOKS.md §10)."""
+
+import json
+import pathlib
+
+import papermill as pm
+import pytest
+import yaml
+
+from tarf.params import deep_merge
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PROFILES = sorted(p for p in (ROOT / "params").iterdir() if p.is_dir())
+
+
+def _nb(path):
+    return json.loads(path.read_text())
+
+
+def test_there_are_notebooks_and_profiles():
+    assert [p.stem[:2] for p in SOURCES][:2] == ["01", "02"]
+    assert {p.name for p in PROFILES} >= {"smoke", "default", "fmnist", "cifar10", "cifar100"}
+
+
+@pytest.mark.parametrize("nb", SOURCES, ids=lambda p: p.stem)
+def test_source_is_stripped_with_one_annotated_parameters_cell(nb):
+    cells = _nb(nb)["cells"]
+    assert _nb(nb)["metadata"]["kernelspec"]["name"] == "python3"
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    for line in "".join(params[0]["source"]).splitlines():
+        if line.strip():
+            assert ":" in line.split("=")[0] and "#" in line, f"unannotated or undocumented: {line}"
+    for c in cells:
+        if c["cell_type"] == "code":
+            assert not c.get("outputs") and c.get("execution_count") is None, nb.name
+            assert "def " not in "".join(c["source"]) and "class " not in "".join(c["source"]), \
+                f"{nb.name}: notebooks are thin; define functions in tarf/"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=lambda p: p.name)
+def test_params_are_declared(prof):
+    """papermill only warns on an unknown parameter; this makes a typo fail."""
+    common = yaml.safe_load((prof / "_common.yaml").read_text()) or {}
+    for nb in SOURCES:
+        own = yaml.safe_load((prof / f"{nb.stem}.yaml").read_text()) or {}
+        unknown = (set(common) | set(own)) - set(pm.inspect_notebook(str(nb)))
+        assert not unknown, f"{prof.name}/{nb.stem}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=lambda p: p.name)
+def test_experiment_params_validate(prof):
+    from tarf import params
+
+    params.load(prof.name)
+
+
+def _executed():
+    return sorted((ROOT / "executed").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("ex", _executed(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_executed_copies_are_fresh_and_clean(ex):
+    nb, src = _nb(ex), _nb(ROOT / "notebooks" / ex.name)
+    for c in nb["cells"]:
+        for o in c.get("outputs", []):
+            assert o["output_type"] != "error", f"{ex}: error output"
+        if c["cell_type"] == "code":
+            assert c.get("execution_count") is not None, f"{ex}: unrun cell (nbval needs the counts)"
+    assert not nb["metadata"]["papermill"].get("exception"), ex
+    code = [c["source"] for c in nb["cells"] if c["cell_type"] == "code"
+            and "injected-parameters" not in c["metadata"].get("tags", [])]
+    src_code = [c["source"] for c in src["cells"] if c["cell_type"] == "code"]
+    assert [("".join(s)) for s in code] == [("".join(s)) for s in src_code], f"{ex} is stale: re-run make"
+    prof = ROOT / "params" / ex.parent.name
+    merged = deep_merge(yaml.safe_load((prof / "_common.yaml").read_text()) or {},
+                        yaml.safe_load((prof / f"{ex.stem}.yaml").read_text()) or {})
+    assert nb["metadata"]["papermill"]["parameters"] == merged, f"{ex}: params changed since it ran"
+
+
+def test_smoke_references_exist_for_every_notebook():
+    assert {p.name for p in (ROOT / "executed" / "smoke").glob("*.ipynb")} == {p.name for p in SOURCES}

@@ -1,0 +1,192 @@
+"""The artifact store: atomic writes, checksums, stable keys, and re-use without recomputation."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from tarf import runner, store, train
+
+SMOKE = {"num_threads": 1}
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def test_key_is_stable_and_order_independent():
+    a = {"seed": 0, "train": {"lr": 0.1, "epochs": 1}, "role": "original"}
+    b = {"role": "original", "train": {"epochs": 1, "lr": 0.1}, "seed": 0}
+    assert store.key(a) == store.key(b)
+    assert len(store.key(a)) == 16 and int(store.key(a), 16) >= 0
+    # pinned: the same params give the same key in every process and version of the code
+    blob = json.dumps(a, sort_keys=True, separators=(",", ":"))
+    assert store.key(a) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    assert store.key({"x": 1}) == "5041bf1f713df204"
+    assert store.key(a) != store.key({**a, "seed": 1})
+    assert store.key(a) != store.key({**a, "train": {"lr": 0.1, "epochs": 2}})
+
+
+# --- atomic writes --------------------------------------------------------------------------------
+
+def test_put_get_roundtrip(files):
+    store.put("kind", "k1", "bin", b"hello")
+    assert files() == ["kind/k1.bin", "kind/k1.bin.sha256"]
+    assert store.get("kind", "k1", "bin") == b"hello"
+    assert store.exists("kind", "k1", "bin")
+    assert store.get("kind", "absent", "bin") is None
+
+
+def test_data_without_sidecar_is_never_read():
+    p = store.path_for("kind", "k1", "bin")
+    p.parent.mkdir(parents=True)
+    p.write_bytes(b"half-writ")  # the crash came before the checksum was written
+    assert store.get("kind", "k1", "bin") is None
+    assert not store.exists("kind", "k1", "bin")
+    assert store.get_json("kind", "k1") is None
+
+
+def test_temp_file_left_by_a_crash_is_ignored(files):
+    p = store.path_for("kind", "k1", "bin")
+    p.parent.mkdir(parents=True)
+    (p.parent / f".{p.name}.abc123.tmp").write_bytes(b"partial")
+    assert store.get("kind", "k1", "bin") is None
+    store.put("kind", "k1", "bin", b"complete")
+    assert store.get("kind", "k1", "bin") == b"complete"
+    assert "kind/k1.bin" in files() and "kind/k1.bin.sha256" in files()
+
+
+def test_kill_during_atomic_write_leaves_nothing(monkeypatch, tmp_store, files):
+    def killed(src, dst):
+        raise KeyboardInterrupt("killed between fsync and rename")
+
+    monkeypatch.setattr(os, "replace", killed)
+    target = tmp_store / "kind" / "x.bin"
+    with pytest.raises(KeyboardInterrupt):
+        store.atomic_write_bytes(target, b"data")
+    assert not target.exists()
+    assert files() == []  # no temporary file either
+    with pytest.raises(KeyboardInterrupt):
+        store.put("kind", "k1", "bin", b"data")
+    assert files() == []
+    monkeypatch.undo()
+    assert store.get("kind", "k1", "bin") is None
+
+
+def test_kill_before_the_sidecar_counts_as_absent(monkeypatch, files):
+    real = os.replace
+    calls = []
+
+    def second_rename_dies(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("killed")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_dies)
+    with pytest.raises(OSError):
+        store.put("kind", "k1", "bin", b"new")
+    assert files() == ["kind/k1.bin"]  # data, no sidecar, no temp file
+    assert store.get("kind", "k1", "bin") is None
+
+
+def test_interrupted_overwrite_never_pairs_new_data_with_old_sum(monkeypatch):
+    store.put("kind", "k1", "bin", b"old")
+    real = os.replace
+    calls = []
+
+    def second_rename_dies(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("killed")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_dies)
+    with pytest.raises(OSError):
+        store.put("kind", "k1", "bin", b"new")
+    monkeypatch.undo()
+    assert store.get("kind", "k1", "bin") is None  # absent (recompute), not old/new mixed or an error
+
+
+# --- checksums ------------------------------------------------------------------------------------
+
+def flip_byte(path: Path, at: int = -1) -> None:
+    b = bytearray(path.read_bytes())
+    b[at] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
+def test_checksum_mismatch_raises_naming_the_file():
+    p = store.put("kind", "k1", "bin", b"payload")
+    flip_byte(p)
+    with pytest.raises(store.CorruptArtifact) as e:
+        store.get("kind", "k1", "bin")
+    assert str(p) in str(e.value) and "checksum mismatch" in str(e.value)
+
+
+@pytest.mark.parametrize("put,get", [(store.put_torch, store.get_torch), (store.put_json, store.get_json)])
+def test_corrupt_artifact_is_reported_discarded_and_recomputed(put, get, capsys, files):
+    p = put("kind", "k1", {"w": [1, 2, 3]})
+    flip_byte(p, len(p.read_bytes()) // 2)
+    assert get("kind", "k1") is None  # → the caller recomputes
+    out = capsys.readouterr().out
+    assert "warning:" in out and str(p) in out and "checksum mismatch" in out and "recomputing" in out
+    assert files() == []  # discarded
+    put("kind", "k1", {"w": [1, 2, 3]})
+    assert get("kind", "k1") == {"w": [1, 2, 3]}
+
+
+# --- re-use without recomputation -----------------------------------------------------------------
+
+def no_more(what):
+    def fail(*a, **k):
+        raise AssertionError(f"{what} was called again instead of loading from the store")
+    return fail
+
+
+def test_original_trains_once_then_loads(smoke_exp, smoke_ds, smoke_split, monkeypatch, files, capsys):
+    calls = []
+    real_fit = train.fit
+
+    def counting_fit(*a, **k):
+        calls.append(1)
+        return real_fit(*a, **k)
+
+    monkeypatch.setattr(train, "fit", counting_fit)
+    m1, rec1 = train.original(smoke_exp, smoke_ds, smoke_split, "fine", 0)
+    assert calls == [1]
+    ckpt = [f for f in files() if f.startswith("models/") and f.endswith(".pt")]
+    assert ckpt == [f"models/{rec1['key']}.pt"]
+
+    monkeypatch.setattr(train, "fit", no_more("train.fit"))
+    m2, rec2 = train.original(smoke_exp, smoke_ds, smoke_split, "fine", 0)
+    assert rec2["key"] == rec1["key"] and rec2["log"] == rec1["log"]
+    for (k, a), b in zip(m1.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+
+    # a flipped byte in the checkpoint: detected by its checksum, reported, and trained again
+    monkeypatch.setattr(train, "fit", counting_fit)
+    flip_byte(store.path_for("models", rec1["key"], "pt"), 1000)
+    capsys.readouterr()
+    m3, rec3 = train.original(smoke_exp, smoke_ds, smoke_split, "fine", 0)
+    assert calls == [1, 1]
+    assert "checksum mismatch" in capsys.readouterr().out
+    assert rec3["key"] == rec1["key"]
+    for (k, a), b in zip(m1.state_dict().items(), m3.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5), k  # same seed, same model
+    assert store.get_torch("models", rec1["key"]) is not None  # stored again, checksum valid
+
+
+def test_run_one_returns_the_cached_row(monkeypatch, files):
+    ctx = runner.context("smoke", SMOKE)
+    row = runner.run_one(ctx, "all_matched", "ga", 0)
+    assert row["method"] == "ga" and row["scenario"] == "all_matched"
+    n = len(files())
+    monkeypatch.setattr(runner.unlearn, "run", no_more("the unlearning method"))
+    monkeypatch.setattr(train, "fit", no_more("train.fit"))
+    again = runner.run_one(ctx, "all_matched", "ga", 0)
+    assert again == row
+    assert len(files()) == n  # nothing new written
+    # a fresh context (e.g. a new process) loads the same split and the same row
+    assert runner.run_one(runner.context("smoke", SMOKE), "all_matched", "ga", 0) == row
