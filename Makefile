@@ -2,6 +2,8 @@
 .DELETE_ON_ERROR:
 SHELL   := bash
 PROFILE ?= default
+# scripts/bench.py points EXECUTED elsewhere to time a run from scratch
+EXECUTED ?= executed
 PYTHON  ?= python3.11
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -26,7 +28,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[notebooks,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-reproduce: $(STAMP) $(NOTEBOOKS:%=executed/$(PROFILE)/%.ipynb)  ## execute every notebook for PROFILE (default)
+reproduce: $(STAMP) $(NOTEBOOKS:%=$(EXECUTED)/$(PROFILE)/%.ipynb)  ## execute every notebook for PROFILE (default)
 
 smoke:  ## execute every notebook on the smoke profile (the nbval references)
 	$(MAKE) reproduce PROFILE=smoke
@@ -47,11 +49,14 @@ lint: $(STAMP)  ## ruff on tarf/, tests/, scripts/, notebooks/; sources must be 
 strip: $(STAMP)  ## strip notebook sources (outputs, counts, volatile metadata)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
 
+bench: $(STAMP)  ## benchmarks: training throughput, TIME ratios, evaluation cost, pipelines (bench/results.json)
+	$(PY) scripts/bench.py --pipelines
+
 clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps executed notebooks
 	rm -rf store
 
 # One executed notebook: papermill into a temporary name, strip volatile keys, then rename.
-executed/$(PROFILE)/%.ipynb: notebooks/%.ipynb params/$(PROFILE)/_common.yaml params/$(PROFILE)/%.yaml params/$(PROFILE)/experiment.yaml | $(STAMP)
+$(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb params/$(PROFILE)/_common.yaml params/$(PROFILE)/%.yaml params/$(PROFILE)/experiment.yaml | $(STAMP)
 	@mkdir -p $(@D)
 	$(PM) $< $(@:.ipynb=.tmp.ipynb) --cwd $(@D) \
 	    -f params/$(PROFILE)/_common.yaml -f params/$(PROFILE)/$*.yaml
@@ -59,4 +64,9 @@ executed/$(PROFILE)/%.ipynb: notebooks/%.ipynb params/$(PROFILE)/_common.yaml pa
 	mv $(@:.ipynb=.tmp.ipynb) $@
 
 # The numbered chain: each notebook after the one it reads from.
-executed/$(PROFILE)/02_base_training.ipynb: executed/$(PROFILE)/01_splits.ipynb
+$(EXECUTED)/$(PROFILE)/02_base_training.ipynb: $(EXECUTED)/$(PROFILE)/01_splits.ipynb
+$(addprefix $(EXECUTED)/$(PROFILE)/,03_observation1.ipynb 04_observation2.ipynb 05_observation3.ipynb \
+    06_observation4.ipynb 07_observation5.ipynb 08_observation6.ipynb 09_tarf.ipynb): \
+    $(EXECUTED)/$(PROFILE)/02_base_training.ipynb
+$(EXECUTED)/$(PROFILE)/10_full_table.ipynb: $(addprefix $(EXECUTED)/$(PROFILE)/,04_observation2.ipynb \
+    06_observation4.ipynb 09_tarf.ipynb)

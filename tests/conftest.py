@@ -5,16 +5,20 @@ from pathlib import Path
 import pytest
 import torch
 
-SMOKE = {"num_threads": 1}  # the machine's cores are shared: one thread, same numbers (not in any key)
+# The machine's cores are shared: one thread (not part of any key); one quick epoch of base training.
+SMOKE = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
 
 @pytest.fixture(autouse=True)
-def tmp_store(tmp_path, monkeypatch) -> Path:
-    """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/."""
+def tmp_store(tmp_path) -> Path:
+    """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/.
+
+    Its own MonkeyPatch: a test that calls ``monkeypatch.undo()`` must not undo this."""
     root = tmp_path / "store"
-    monkeypatch.setenv("TARF_STORE", str(root))
-    monkeypatch.setenv("TARF_PROGRESS", "0")
-    return root
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TARF_STORE", str(root))
+        mp.setenv("TARF_PROGRESS", "0")
+        yield root
 
 
 @pytest.fixture(autouse=True, scope="session")

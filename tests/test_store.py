@@ -10,7 +10,7 @@ import torch
 
 from tarf import runner, store, train
 
-SMOKE = {"num_threads": 1}
+SMOKE = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}  # quick: one thread, one epoch
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -70,7 +70,6 @@ def test_kill_during_atomic_write_leaves_nothing(monkeypatch, tmp_store, files):
     with pytest.raises(KeyboardInterrupt):
         store.put("kind", "k1", "bin", b"data")
     assert files() == []
-    monkeypatch.undo()
     assert store.get("kind", "k1", "bin") is None
 
 
@@ -105,7 +104,7 @@ def test_interrupted_overwrite_never_pairs_new_data_with_old_sum(monkeypatch):
     monkeypatch.setattr(os, "replace", second_rename_dies)
     with pytest.raises(OSError):
         store.put("kind", "k1", "bin", b"new")
-    monkeypatch.undo()
+    monkeypatch.setattr(os, "replace", real)
     assert store.get("kind", "k1", "bin") is None  # absent (recompute), not old/new mixed or an error
 
 

@@ -1,0 +1,26 @@
+"""Sweep one method's hyper-parameters on a separate seed and print/save the table.
+
+  python scripts/tune.py default ga lr=1e-3,5e-3,1e-2 epochs=0.25,0.5 --seed 1 [--scenario all_matched ...]
+
+Writes results/<profile>/tuning_<method>.csv; pick by Gap on all matched (BASELINES.md §0).
+"""
+
+import argparse
+
+import yaml
+
+from tarf import report, runner, tune
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("profile")
+ap.add_argument("method")
+ap.add_argument("grid", nargs="+", help="key=v1,v2,... (values parsed as YAML)")
+ap.add_argument("--seed", type=int, default=1)
+ap.add_argument("--scenario", action="append", default=None)
+ap.add_argument("--base", default="{}", help="YAML mapping of fixed hyper-parameters")
+args = ap.parse_args()
+grid = {k: [yaml.safe_load(v) for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)}
+ctx = runner.context(args.profile)
+df = tune.sweep(ctx, args.method, grid, tuple(args.scenario or ["all_matched"]), args.seed, yaml.safe_load(args.base))
+print(df.round(3).to_string(index=False))
+report.export(df, f"tuning_{args.method}", ctx.profile)
