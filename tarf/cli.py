@@ -145,6 +145,10 @@ def cmd_table(args) -> int:
 
     ctx, methods = _context(args)
     df = runner.run_all(ctx, methods)
+    if args.csv:  # full precision, atomically; TIME columns vary between runs, the rest must not
+        from .store import atomic_write_bytes
+
+        atomic_write_bytes(args.csv, df.to_csv(index=False).encode())
     _print_frame(df.drop(columns=["split_hash"], errors="ignore").round(2))
     return 0
 
@@ -167,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="only this method (repeatable); retrained, ft, rl, ga, iu, bs, l1_sparse, "
                                  "salun, scrub, tarf")
             sp.add_argument("--seed", action="append", metavar="N", help="only this seed (repeatable)")
+        if name == "table":
+            sp.add_argument("--csv", metavar="PATH", help="also write the long-form table as CSV")
         sp.set_defaults(func=func)
 
     add("validate", cmd_validate, "check the params and every unlearning request; writes nothing")

@@ -1,0 +1,115 @@
+"""Determinism and crash safety, end to end through the command line (issue: reliability).
+
+Each test starts real subprocesses on the smoke profile (one epoch of base training, as in
+conftest's SMOKE) with their own stores.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from tarf.paths import ROOT
+
+SETS = ["--set", "num_threads=1", "--set", "train.epochs=1", "--set", "train.batch_size=128"]
+JOB = ["--scenario", "target_mismatch", "--method", "retrained", "--method", "ga", "--method", "tarf"]
+TIMES = ["TIME_min", "cost_vs_retrained"]  # wall-clock: the only columns allowed to differ
+
+
+def _env(store):
+    return dict(os.environ, TARF_STORE=str(store), TARF_PROGRESS="0", PYTHONHASHSEED="0")
+
+
+def _table(store: Path, csv: Path):
+    subprocess.run([sys.executable, "-m", "tarf", "table", "smoke", *SETS, *JOB, "--csv", str(csv)],
+                   cwd=ROOT, env=_env(store), check=True, capture_output=True, text=True)
+    return pd.read_csv(csv)
+
+
+def test_same_params_same_numbers(tmp_path):
+    """Two runs into two empty stores give byte-identical results CSVs (wall-clock columns aside)."""
+    a = _table(tmp_path / "a", tmp_path / "a.csv").drop(columns=TIMES)
+    b = _table(tmp_path / "b", tmp_path / "b.csv").drop(columns=TIMES)
+    assert len(a) == 3  # retrained, ga, tarf
+    assert a.to_csv(index=False).encode() == b.to_csv(index=False).encode()
+
+
+# Runs the same job as _table, but SIGKILLs itself at the n-th step of the loop whose progress
+# description starts with `desc` (progress() wraps every long loop), i.e. mid-training.
+KILLER = textwrap.dedent("""
+    import os, signal, sys
+    import tarf  # noqa: F401  (tarf.progress the attribute is the function; take the module)
+    P = sys.modules["tarf.progress"]
+    desc, n = sys.argv[1], int(sys.argv[2])
+    real = P.progress
+    class Bar:  # counts loop steps and bar updates alike; dies at the n-th
+        def __init__(self, bar):
+            self.bar, self.i = bar, 0
+        def tick(self):
+            if self.i == n:
+                os.kill(os.getpid(), signal.SIGKILL)
+            self.i += 1
+        def __iter__(self):
+            for x in self.bar:
+                self.tick()
+                yield x
+        def update(self, k=1):
+            self.tick()
+            return self.bar.update(k)
+        def __getattr__(self, name):
+            return getattr(self.bar, name)
+    def progress(it=None, **kw):
+        bar = real(it, **kw)
+        return Bar(bar) if str(kw.get("desc", "")).startswith(desc) else bar
+    P.progress = progress
+    import tarf.train, tarf.unlearn.ga, tarf.unlearn.tarf, tarf.runner
+    for mod in (tarf.train, tarf.unlearn.ga, tarf.unlearn.tarf, tarf.runner):
+        mod.progress = progress
+    from tarf.cli import main
+    sys.exit(main(sys.argv[3:]))
+""")
+
+
+def _killed(store: Path, desc: str, n: int):
+    script = store.parent / "killer.py"
+    script.write_text(KILLER)
+    args = ["table", "smoke", *SETS, *JOB]
+    r = subprocess.run([sys.executable, str(script), desc, str(n), *args], cwd=ROOT, env=_env(store),
+                       capture_output=True, text=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+
+
+def test_killed_runs_resume_to_the_same_result(tmp_path):
+    clean = _table(tmp_path / "clean", tmp_path / "clean.csv").drop(columns=TIMES)
+    store = tmp_path / "crash"
+    _killed(store, "retrained", 0)  # during base training (the Retrained reference)
+    assert not list(store.glob("models/*.pt"))
+    _killed(store, "tarf", 1)  # during unlearning (TARF's second segment)
+    assert len(list(store.glob("models/*.pt"))) == 2  # Retrained and the original were finished
+    assert len(list(store.glob("results/*.json"))) == 2  # rows of retrained and ga; tarf's is not
+    for p in store.rglob("*"):  # every data file that is there is complete: it has its checksum
+        if p.is_file() and p.suffix != ".sha256" and not p.name.endswith(".tmp"):
+            assert p.with_name(p.name + ".sha256").exists(), p
+    resumed = _table(store, tmp_path / "resumed.csv").drop(columns=TIMES)
+    assert resumed.to_csv(index=False) == clean.to_csv(index=False)
+
+
+def test_flipped_byte_in_checkpoint_is_detected_and_recomputed(tmp_path):
+    store = tmp_path / "s"
+    first = _table(store, tmp_path / "1.csv").drop(columns=TIMES)
+    ckpt = sorted((store / "models").glob("*.pt"))[0]
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    for p in (store / "results").glob("*"):  # force the rows to be recomputed from the checkpoints
+        p.unlink()
+    r = subprocess.run([sys.executable, "-m", "tarf", "table", "smoke", *SETS, *JOB, "--csv",
+                        str(tmp_path / "2.csv")], cwd=ROOT, env=_env(store), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "checksum mismatch" in r.stdout + r.stderr and ckpt.name in r.stdout + r.stderr
+    second = pd.read_csv(tmp_path / "2.csv").drop(columns=TIMES)
+    assert second.to_csv(index=False) == first.to_csv(index=False)
