@@ -17,10 +17,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import models, store
+from .metrics import accuracy
 from .params import Experiment, Train
 from .progress import progress
 from .scenarios import Split, labels
-from .metrics import accuracy
 from .unlearn.common import batches, epoch_fractions, to_input
 
 

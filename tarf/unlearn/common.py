@@ -9,8 +9,7 @@ reach a method.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch

@@ -1,0 +1,389 @@
+"""The data behind the paper's Observations 1–6 (Fig. 2, Fig. 3) and the checks of whether they hold.
+
+Each ``obsN`` function returns what its figure plots plus the numbers its check reads; each
+``obsN_verdict`` turns those numbers into a table of checks against thresholds that are function
+parameters (PAPER.md §9 gives the expected patterns), and :func:`print_verdict` prints it with
+one sentence. Nothing here is tuned to a profile: smoke verdicts only show that the checks run.
+
+Representation checks use a chance-normalised k-nearest-neighbour **mixing index** in the
+penultimate feature space (not in the 2-D embedding, which is for display only): among the
+points of two sets A and B, the share of B among the k nearest neighbours of A's points, divided
+by the share B would have if the two sets were randomly mixed. 1 = fully mixed, 0 = separated.
+
+Obs. 6 needs the losses after every GA step, but ``UnlearnData.monitor`` fires once per epoch.
+So :func:`ga_tracked` is a small copy of ``tarf.unlearn.ga``'s loop (same helpers, same seeded
+batches, same update) that scores the groups after every step; the tests check that its final
+weights equal those of ``tarf.unlearn.run("ga", ...)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from . import embedding, runner, store, train
+from .scenarios import labels as model_labels
+from .unlearn import common
+
+MISMATCHES = ("target_mismatch", "model_mismatch", "data_mismatch")
+BAR_METHODS = ("retrained", "ft", "ga", "l1_sparse", "bs")  # PAPER.md §9, Obs. 2 (+ L1-sparse, BS)
+METHOD_NAMES = {"retrained": "Retrained", "ft": "FT", "rl": "RL", "ga": "GA", "iu": "IU", "bs": "BS",
+                "l1_sparse": "L1-sparse", "salun": "SalUn", "scrub": "SCRUB", "tarf": "TARF"}
+# Obs. 3: the expected relation of D_f to the scenario's other target/class data (PAPER.md §9)
+OBS3_EXPECTED = {"target_mismatch": "split", "model_mismatch": "merged", "data_mismatch": "merged"}
+
+
+# --- representation: roles and mixing --------------------------------------------------------------
+
+def roles(ctx, scenario: str, index) -> np.ndarray:
+    """'D_f', 'D_fr', 'D_ar' or 'rest' for each global training index, in ``scenario``'s partition."""
+    sc = ctx.split[scenario]
+    out = np.full(len(index), "rest", dtype=object)
+    for part in ("ar", "fr", "f"):
+        out[np.isin(index, sc.idx[part])] = f"D_{part}"
+    return out
+
+
+def partner(ctx, scenario: str) -> str | None:
+    """The data that share D_f's concept or model class: 'D_ar' (model mismatch), 'D_fr' (target,
+    data mismatch), None (all matched)."""
+    sc = ctx.split[scenario]
+    return "D_ar" if len(sc.ar) else "D_fr" if len(sc.fr) else None
+
+
+def mixing(feats: np.ndarray, a, b, k: int = 10) -> dict:
+    """kNN mixing of set ``a`` with set ``b`` (boolean masks over the rows of ``feats``).
+
+    Within a ∪ b, for each point of a: the share of b among its k nearest neighbours (Euclidean,
+    itself excluded). Returns that mean share, the chance share |b| / (|a ∪ b| − 1) and their
+    ratio, the mixing index (1 = randomly mixed, 0 = no b near a).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    if (a & b).any():
+        raise ValueError("mixing: the two sets overlap")
+    both = a | b
+    n_a, n_b = int(a.sum()), int(b.sum())
+    if n_a == 0 or n_b == 0 or n_a + n_b < 2:
+        return {"n_a": n_a, "n_b": n_b, "knn share": np.nan, "chance": np.nan, "mixing": np.nan}
+    pts, is_b, is_a = np.asarray(feats)[both], b[both], a[both]
+    kk = min(k, len(pts) - 1)
+    _, ind = NearestNeighbors(n_neighbors=kk).fit(pts).kneighbors()  # no query: self excluded
+    share = float(is_b[ind[is_a]].mean())
+    chance = n_b / (len(pts) - 1)
+    return {"n_a": n_a, "n_b": n_b, "knn share": share, "chance": chance, "mixing": share / chance}
+
+
+def _points(ctx, emb: embedding.Embedding, scenario: str) -> pd.DataFrame:
+    pts = emb.frame(ctx.ds)
+    pts.insert(0, "model", emb.label_space)
+    pts.insert(0, "scenario", scenario)
+    pts["role"] = roles(ctx, scenario, emb.index)
+    return pts
+
+
+def _mix_row(ctx, emb, scenario, a_name, a, b_name, b, k) -> dict:
+    return {"scenario": scenario, "model": emb.label_space, "A": a_name, "B": b_name,
+            **mixing(emb.features, a, b, k)}
+
+
+def obs1(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
+         k: int = 10, scenario: str = "all_matched") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 1: the fine original's embedding with D_f against the retaining classes, and the
+    mixing of D_f with the rest (low = D_f forms its own cluster, as its label says)."""
+    emb = embedding.compute(ctx, ctx.split[scenario].label_space, seed, method, per_class, perplexity)
+    pts = _points(ctx, emb, scenario)
+    f = (pts["role"] == "D_f").to_numpy()
+    pts["group"] = np.where(f, "D_f: " + pts["fine class"], pts["fine class"])
+    stats = pd.DataFrame([_mix_row(ctx, emb, scenario, "D_f", f, "rest", ~f, k)])
+    return pts, stats
+
+
+def obs3(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
+         k: int = 10, scenarios=MISMATCHES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 3: each mismatch scenario's original, points coloured by role, and the mixing of D_f
+    with the data sharing its concept (D_fr) or model class (D_ar)."""
+    pts, stats = [], []
+    for s in scenarios:
+        emb = embedding.compute(ctx, ctx.split[s].label_space, seed, method, per_class, perplexity)
+        p = _points(ctx, emb, s)
+        other = partner(ctx, s)
+        if other is None:
+            raise ValueError(f"obs3: scenario {s!r} has neither D_fr nor D_ar; use one of {', '.join(MISMATCHES)}")
+        stats.append(_mix_row(ctx, emb, s, "D_f", (p["role"] == "D_f").to_numpy(), other,
+                              (p["role"] == other).to_numpy(), k))
+        pts.append(p)
+    return pd.concat(pts, ignore_index=True), pd.DataFrame(stats)
+
+
+def concept_classes(ctx, scenario: str = "model_mismatch") -> list[str]:
+    """Fine classes of the superclass(es) of ``scenario``'s given classes, in fine-id order
+    (Fashion-MNIST, Sneaker: Sandal, Sneaker, Ankle boot)."""
+    ds, given = ctx.ds, set(ctx.split[scenario].given)
+    members = {f for _, fs in ds.hierarchy if given & set(fs) for f in fs}
+    return [c for c in ds.classes if c in members]
+
+
+def obs5(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
+         k: int = 10, scenario: str = "model_mismatch") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 5: the concept's classes only, embedded separately for the coarse and the fine original;
+    mixing of D_f (the given classes) with the rest of its superclass (D_ar) in each model."""
+    classes = concept_classes(ctx, scenario)
+    given = set(ctx.split[scenario].given)
+    pts, stats = [], []
+    for ls in ("coarse", "fine"):
+        emb = embedding.compute(ctx, ls, seed, method, per_class, perplexity, classes)
+        p = emb.frame(ctx.ds)
+        p.insert(0, "model", ls)
+        p["role"] = np.where(p["fine class"].isin(given), "D_f", "D_ar")
+        f = (p["role"] == "D_f").to_numpy()
+        stats.append(_mix_row(ctx, emb, scenario, "D_f", f, "D_ar", ~f, k))
+        pts.append(p)
+    return pd.concat(pts, ignore_index=True), pd.DataFrame(stats)
+
+
+def mixing_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """The mixing numbers as printed: counts and 2-decimal shares."""
+    return stats.round(2)
+
+
+# --- unlearning bars (Obs. 2, Obs. 4) --------------------------------------------------------------
+
+def unlearning_rows(ctx, scenarios, methods=BAR_METHODS, seeds=None) -> pd.DataFrame:
+    """Results rows (runner.run_one, cached) of ``methods`` in ``scenarios`` for every seed."""
+    return runner.run_all(ctx, list(methods), list(scenarios), seeds)
+
+
+def bars_frame(rows: pd.DataFrame, metrics=("UA", "RA")) -> pd.DataFrame:
+    """Long form for grouped bars: scenario, method (display name), seed, metric, value."""
+    long = rows.melt(id_vars=["scenario", "method", "seed"], value_vars=list(metrics),
+                     var_name="metric", value_name="value")
+    long["method"] = long["method"].map(lambda m: METHOD_NAMES.get(m, m))
+    return long
+
+
+def _means(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.groupby(["scenario", "method"])[["UA", "RA"]].mean()
+
+
+# --- Obs. 6: plain GA with the losses after every step ---------------------------------------------
+
+@torch.no_grad()
+def mean_ce(model, x, y, device: str = "cpu", batch_size: int = 1024) -> float:
+    """Mean cross-entropy in eval mode (the model's mode is restored)."""
+    if len(y) == 0:
+        return float("nan")
+    logits = common.predict(model, x, device, batch_size)
+    return float(F.cross_entropy(logits, torch.as_tensor(y).long(), reduction="mean"))
+
+
+def ga_tracked(model, data: common.UnlearnData, hp: dict, seed: int, groups: dict, device: str = "cpu"):
+    """``tarf.unlearn.ga`` step for step, scoring mean CE on every group after every step.
+
+    ``groups`` maps a name to ``(x_uint8, y_model_labels)``. Returns (model, rows) with one row per
+    (step, group): step 0 is the original. The update, the batches and the seeding are those of
+    ga.py (its final weights are identical; tests/test_observations.py checks it).
+    """
+    from .unlearn import ga
+
+    merged = dict(ga.DEFAULTS)
+    for key in hp or {}:
+        if key not in merged:
+            raise ValueError(f"unknown hyper-parameter {key!r} for method 'ga'; valid: {', '.join(sorted(merged))}")
+    merged.update(hp or {})
+    model = common.clone(model)
+    gen = common.generator(seed)
+    opt = common.sgd(model, merged["lr"], merged["momentum"], merged["weight_decay"])
+    rows = []
+
+    def score(step, epoch):
+        rows.extend({"step": step, "epoch": epoch, "group": g, "n": len(y), "ce": mean_ce(model, x, y, device)}
+                    for g, (x, y) in groups.items())
+
+    score(0, 0.0)
+    step, done = 0, 0.0
+    for frac in common.epoch_fractions(merged["epochs"]):
+        model.train()
+        n_batches = max(1, round(frac * -(-len(data.x_f) // data.batch_size)))
+        for i, (x, y) in enumerate(common.epoch_iter(data, "f", gen, frac)):
+            ce = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            (-ce).backward()
+            opt.step()
+            step += 1
+            score(step, round(done + frac * (i + 1) / n_batches, 6))
+        done += frac
+    return model, rows
+
+
+OBS6_MODELS = (("coarse", "model_mismatch"), ("fine", "target_mismatch"))  # (model, request)
+
+
+def obs6(ctx, seed: int = 0, hp: dict | None = None, eval_per_class: int = 100,
+         models=OBS6_MODELS) -> pd.DataFrame:
+    """Obs. 6: plain GA on D_f from each original, mean CE after every step on D_f, on the data
+    aligned with D_f (coarse: D_ar, fine: D_fr) and on the other data, each scored on the persisted
+    sample of ≤ ``eval_per_class`` images per class. ``hp`` overrides the profile's GA settings.
+    Long form: model, scenario, step, epoch, group (D_f | aligned | other), set, n, ce. Cached."""
+    out = []
+    for ls, s in models:
+        sc = ctx.split[s]
+        if sc.label_space != ls:
+            raise ValueError(f"obs6: scenario {s!r} uses the {sc.label_space} model, not {ls!r}")
+        aligned = partner(ctx, s)
+        if aligned is None:
+            raise ValueError(f"obs6: scenario {s!r} has neither D_fr nor D_ar")
+        idx = embedding.sample(ctx, eval_per_class, seed)
+        part = {"D_f": sc.f, aligned: sc.ar if aligned == "D_ar" else sc.fr}
+        part["other"] = np.setdiff1d(sc.r, sc.ar)  # D_r outside D_ar (D_ar is empty in a fine request)
+        sets = {g: idx[np.isin(idx, p)] for g, p in part.items()}
+        y_all = model_labels(ctx.ds, ls)
+        groups = {g: (ctx.ds.x_train[torch.as_tensor(i)], y_all[torch.as_tensor(i)]) for g, i in sets.items()}
+        model, rec = train.original(ctx.exp, ctx.ds, ctx.split, ls, seed)
+        merged = runner.hyper_parameters(ctx, "ga") | dict(hp or {})
+        k = store.key({"original": rec["key"], "hp": merged, "seed": seed, "split": ctx.split.hash,
+                       "sets": {g: store.sha256_bytes(i.tobytes()) for g, i in sets.items()},
+                       "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
+                       "device": ctx.exp.device.split(":")[0], "v": 1})
+        cached = store.get_json("observations", k)
+        if cached is None:
+            data = runner.unlearn_data(ctx, s)
+            train.seed_everything(seed, ctx.exp.num_threads)
+            _, rows = ga_tracked(model, data, merged, seed, groups, ctx.exp.device)
+            store.put_json("observations", k, {"rows": rows, "hp": merged})
+        else:
+            rows = cached["rows"]
+        df = pd.DataFrame(rows)
+        df["set"] = df["group"]
+        df["group"] = df["group"].replace({aligned: "aligned"})
+        df.insert(0, "scenario", s)
+        df.insert(0, "model", ls)
+        out.append(df)
+    return pd.concat(out, ignore_index=True)[["model", "scenario", "step", "epoch", "group", "set", "n", "ce"]]
+
+
+def loss_summary(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per model and group: CE before and after GA, its rise, and the rise relative to D_f's."""
+    rows = []
+    for (ls, s), d in curves.groupby(["model", "scenario"], sort=False):
+        first, last = d[d.step == d.step.min()], d[d.step == d.step.max()]
+        rise_f = float(last.loc[last.group == "D_f", "ce"].iloc[0] - first.loc[first.group == "D_f", "ce"].iloc[0])
+        for g in ("D_f", "aligned", "other"):
+            c0 = float(first.loc[first.group == g, "ce"].iloc[0])
+            c1 = float(last.loc[last.group == g, "ce"].iloc[0])
+            rows.append({"model": ls, "scenario": s, "group": g,
+                         "set": first.loc[first.group == g, "set"].iloc[0], "steps": int(d.step.max()),
+                         "CE start": c0, "CE end": c1, "end / start": c1 / c0 if c0 > 0 else np.nan,
+                         "rise": c1 - c0,
+                         "rise / D_f rise": (c1 - c0) / rise_f if rise_f > 0 else np.nan})
+    return pd.DataFrame(rows)
+
+
+# --- verdicts ---------------------------------------------------------------------------------------
+
+_OPS = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater}
+
+
+def _check(scenario: str, check: str, value: float, op: str, threshold: float) -> dict:
+    holds = bool(np.isfinite(value) and _OPS[op](value, threshold))
+    return {"scenario": scenario, "check": check, "value": round(float(value), 2),
+            "rule": f"{op} {threshold:.2f}", "holds": "yes" if holds else "no"}
+
+
+def _frame(checks) -> pd.DataFrame:
+    return pd.DataFrame(checks, columns=["scenario", "check", "value", "rule", "holds"])
+
+
+def obs1_verdict(stats: pd.DataFrame, split_max: float = 0.5) -> pd.DataFrame:
+    """D_f forms its own cluster: its mixing index with the rest is at most ``split_max``."""
+    r = stats.iloc[0]
+    return _frame([_check(r["scenario"], "mixing(D_f, rest) in the fine model", r["mixing"], "<=", split_max)])
+
+
+def obs2_verdict(rows: pd.DataFrame, tolerance: float = 5.0, methods=("ft", "ga"),
+                 scenario: str = "all_matched") -> pd.DataFrame:
+    """FT and GA end within ``tolerance`` points of Retrained on UA and on RA (all matched)."""
+    m = _means(rows[rows.scenario == scenario])
+    checks = []
+    for meth in methods:
+        for metric in ("UA", "RA"):
+            d = abs(m.loc[(scenario, meth), metric] - m.loc[(scenario, "retrained"), metric])
+            checks.append(_check(scenario, f"|{metric}({METHOD_NAMES[meth]}) - {metric}(Retrained)|", d,
+                                 "<=", tolerance))
+    return _frame(checks)
+
+
+def obs3_verdict(stats: pd.DataFrame, split_max: float = 0.5, merged_min: float = 0.5) -> pd.DataFrame:
+    """Target mismatch: D_f apart from D_fr (mixing ≤ ``split_max``: the concept spans several
+    clusters). Model / data mismatch: D_f inside the cluster of D_ar / D_fr (mixing ≥ ``merged_min``)."""
+    checks = []
+    for _, r in stats.iterrows():
+        label = f"mixing(D_f, {r['B']}) in the {r['model']} model"
+        if OBS3_EXPECTED.get(r["scenario"]) == "split":
+            checks.append(_check(r["scenario"], label, r["mixing"], "<=", split_max))
+        else:
+            checks.append(_check(r["scenario"], label, r["mixing"], ">=", merged_min))
+    return _frame(checks)
+
+
+def obs4_verdict(rows: pd.DataFrame, ft_miss: float = 25.0, ga_miss: float = 30.0,
+                 ga_ra_drop: float = 0.0) -> pd.DataFrame:
+    """Target / data mismatch: UA(FT) − UA(Retrained) ≥ ``ft_miss`` (FT keeps the concept; PAPER.md
+    §11 C1). Model mismatch: UA(Retrained) − UA(GA) ≥ ``ga_miss`` (C2) and RA(Retrained) − RA(GA)
+    > ``ga_ra_drop`` (GA also lowers RA)."""
+    m = _means(rows)
+    checks = []
+    for s in ("target_mismatch", "data_mismatch"):
+        if (s, "ft") in m.index:
+            checks.append(_check(s, "UA(FT) - UA(Retrained)", m.loc[(s, "ft"), "UA"] - m.loc[(s, "retrained"), "UA"],
+                                 ">=", ft_miss))
+    s = "model_mismatch"
+    if (s, "ga") in m.index:
+        checks.append(_check(s, "UA(Retrained) - UA(GA)", m.loc[(s, "retrained"), "UA"] - m.loc[(s, "ga"), "UA"],
+                             ">=", ga_miss))
+        checks.append(_check(s, "RA(Retrained) - RA(GA)", m.loc[(s, "retrained"), "RA"] - m.loc[(s, "ga"), "RA"],
+                             ">", ga_ra_drop))
+    return _frame(checks)
+
+
+def obs5_verdict(stats: pd.DataFrame, merged_min: float = 0.5, split_max: float = 0.5,
+                 margin: float = 0.2) -> pd.DataFrame:
+    """Coarse model: D_f mixed with D_ar (≥ ``merged_min``); fine model: apart (≤ ``split_max``);
+    and the coarse model entangles them more, by at least ``margin``."""
+    by = stats.set_index("model")["mixing"]
+    s = stats["scenario"].iloc[0]
+    return _frame([_check(s, "mixing(D_f, D_ar) in the coarse model", by["coarse"], ">=", merged_min),
+                   _check(s, "mixing(D_f, D_ar) in the fine model", by["fine"], "<=", split_max),
+                   _check(s, "coarse mixing - fine mixing", by["coarse"] - by["fine"], ">=", margin)])
+
+
+def obs6_verdict(summary: pd.DataFrame, margin: float = 0.2, other_max: float = 0.5) -> pd.DataFrame:
+    """D_f's CE rises in both models (end / start > 1); the aligned data's rise relative to D_f's
+    is larger in the coarse model than in the fine one by ≥ ``margin``; the other data rise by at
+    most ``other_max`` of D_f's rise (a falling loss counts as staying low)."""
+    t = summary.set_index(["model", "group"])
+    sc = dict(zip(summary["model"], summary["scenario"]))
+    checks = [_check(sc[m], f"CE on D_f, end / start ({m} model)", t.loc[(m, "D_f"), "end / start"], ">", 1.0)
+              for m in ("coarse", "fine")]
+    rel = {m: t.loc[(m, "aligned"), "rise / D_f rise"] for m in ("coarse", "fine")}
+    checks.append(_check("both", "aligned rise/D_f rise: coarse - fine", rel["coarse"] - rel["fine"], ">=", margin))
+    checks += [_check(sc[m], f"other rise/D_f rise ({m} model)", t.loc[(m, "other"), "rise / D_f rise"],
+                      "<=", other_max) for m in ("coarse", "fine")]
+    return _frame(checks)
+
+
+def print_verdict(verdict: pd.DataFrame, observation: str, profile: str) -> None:
+    """The checks as a text table, then one sentence: holds / does not hold on this profile."""
+    print(verdict.to_string(index=False))
+    n, ok = len(verdict), int((verdict["holds"] == "yes").sum())
+    word = "holds" if n and ok == n else "does not hold"
+    print(f"\n{observation} {word} on profile {profile!r}: {ok}/{n} checks pass.")
+    if profile == "smoke":
+        print("(smoke: a tiny, briefly trained model; the verdict only shows that the check runs.)")
+
+
+__all__ = ["obs1", "obs3", "obs5", "obs6", "unlearning_rows", "bars_frame", "loss_summary", "ga_tracked",
+           "mixing", "roles", "concept_classes", "print_verdict"]
