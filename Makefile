@@ -16,7 +16,7 @@ KEYS    := metadata.papermill.start_time metadata.papermill.end_time metadata.pa
 NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 export TARF_PROGRESS := 0
 
-.PHONY: help venv reproduce smoke test test-unit test-notebooks lint strip bench clean
+.PHONY: help venv reproduce smoke test test-unit test-notebooks lint strip bench readme clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
@@ -51,6 +51,9 @@ strip: $(STAMP)  ## strip notebook sources (outputs, counts, volatile metadata)
 
 bench: $(STAMP)  ## benchmarks: training throughput, TIME ratios, evaluation cost, pipelines (bench/results.json)
 	$(PY) scripts/bench.py --pipelines
+
+readme: $(STAMP)  ## put the default profile's table and one figure into README.md (after make reproduce)
+	$(PY) -c 'from tarf.report import update_readme; update_readme("default")'
 
 clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps executed notebooks
 	rm -rf store

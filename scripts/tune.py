@@ -7,9 +7,11 @@ Writes results/<profile>/tuning_<method>.csv; pick by Gap on all matched (BASELI
 
 import argparse
 
+import pandas as pd
 import yaml
 
 from tarf import report, runner, tune
+from tarf.paths import results_dir
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("profile")
@@ -23,4 +25,9 @@ grid = {k: [yaml.safe_load(v) for v in vals.split(",")] for k, vals in (g.split(
 ctx = runner.context(args.profile)
 df = tune.sweep(ctx, args.method, grid, tuple(args.scenario or ["all_matched"]), args.seed, yaml.safe_load(args.base))
 print(df.round(3).to_string(index=False))
+csv = results_dir(ctx.profile) / f"tuning_{args.method}.csv"
+if csv.exists():  # keep earlier sweeps of the same method: one record of every setting tried
+    df = pd.concat([pd.read_csv(csv), df], ignore_index=True)
+    settings = [c for c in df.columns if c not in ("UA", "RA", "TA", "MIA", "Gap", "TIME_min")]
+    df = df.drop_duplicates(subset=settings, keep="last")
 report.export(df, f"tuning_{args.method}", ctx.profile)

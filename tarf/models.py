@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 # Per-channel mean/std of each data set's training images (in [0, 1] pixel units).
@@ -29,6 +30,19 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1×1 stride-s convolution computed as subsample-then-1×1 (the same function and weights).
+
+    Why: on CPU, torch 2.14.1's oneDNN backward of a channels_last 1×1 stride-2 convolution corrupts
+    memory (segfault / "double free") with 2 threads whenever the batch size is odd, which TARF's
+    mixed batches nearly always are. Subsampling first avoids that kernel and is cheaper.
+    """
+
+    def forward(self, x):
+        s = self.stride[0]
+        return F.conv2d(x[:, :, ::s, ::s], self.weight, self.bias)
+
+
 class CifarResNet(nn.Module):
     """ResNet with a 3×3 stride-1 stem and no max-pool (the baseline code base's CIFAR variant)."""
 
@@ -39,7 +53,7 @@ class CifarResNet(nn.Module):
         std = std or (1.0,) * in_channels
         self.normalize = Normalize(mean, std)
         self.inplanes = width
-        self.base_width = width_per_group * width // 64  # scales the bottleneck inner width too
+        self.base_width = width_per_group  # bottleneck inner width = planes · base_width / 64
         self.groups = 1
         self.dilation = 1
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
@@ -59,7 +73,7 @@ class CifarResNet(nn.Module):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                StridedPointwise(self.inplanes, planes * block.expansion, 1, stride, bias=False),
                 nn.BatchNorm2d(planes * block.expansion),
             )
         kw = {} if block is BasicBlock else {"base_width": self.base_width}

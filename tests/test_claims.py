@@ -1,0 +1,123 @@
+"""The headline-claim checks C1–C7 (PAPER.md §11) on constructed tables with known verdicts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tarf import claims
+from tarf.claims import FAILS, HOLDS, NA
+
+SCEN = ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch")
+BASE = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub")
+
+
+def _results(seeds=(0, 1)) -> pd.DataFrame:
+    """A table on which every claim holds with the default thresholds."""
+    rows = []
+    for seed in seeds:
+        for s in SCEN:
+            ret_ua = 90.0 if s == "model_mismatch" else 0.0
+            rows.append({"scenario": s, "method": "retrained", "seed": seed, "UA": ret_ua, "RA": 99.0, "TA": 94.0,
+                         "MIA": 100.0, "Gap": np.nan, "TIME_min": 40.0})
+            for i, m in enumerate(BASE):
+                ua = {"ft": 60.0 if s in ("target_mismatch", "data_mismatch") else ret_ua,
+                      "ga": 10.0 if s == "model_mismatch" else ret_ua}.get(m, ret_ua)
+                rows.append({"scenario": s, "method": m, "seed": seed, "UA": ua, "RA": 97.0, "TA": 92.0,
+                             "MIA": 90.0, "Gap": 5.0 + i, "TIME_min": 4.0 + 0.1 * i})
+            rows.append({"scenario": s, "method": "tarf", "seed": seed, "UA": 1.0 if ret_ua == 0 else 88.0,
+                         "RA": 98.0, "TA": 93.0, "MIA": 99.0, "Gap": 4.0 + 0.5 * seed, "TIME_min": 4.2})
+    return pd.DataFrame(rows)
+
+
+def _ident(exact=(True, True)) -> pd.DataFrame:
+    return pd.DataFrame([{"scenario": s, "seed": 0, "exact": e} for s, e in zip(("target_mismatch", "data_mismatch"), exact)])
+
+
+def _holds(table, claim):
+    return set(table.loc[table["claim"] == claim, "holds"])
+
+
+def test_everything_holds_on_the_constructed_table():
+    t = claims.evaluate(_results(), _ident())
+    assert set(t["holds"]) == {HOLDS}, t.to_string()
+    assert list(t.columns) == claims.COLUMNS
+    v = claims.verdicts(t)
+    assert list(v["claim"]) == [f"C{i}" for i in range(1, 8)]
+    assert set(v["verdict"]) == {HOLDS}
+    # C3: means over seeds (TARF Gap 4.25 vs the best baseline, FT at 5.0)
+    c3 = t[(t["claim"] == "C3") & (t["scenario"] == "target_mismatch")].iloc[0]
+    assert c3["value"] == pytest.approx(-0.75) and "ft" in c3["check"]
+
+
+@pytest.mark.parametrize("claim, method, scenario, col, val", [
+    ("C1", "ft", "data_mismatch", "UA", 10.0),  # FT forgets the hidden target: no miss
+    ("C2", "ga", "model_mismatch", "UA", 80.0),  # GA keeps the affected data: no over-forgetting
+    ("C4", "tarf", "target_mismatch", "MIA", 50.0),  # TARF's MIA far from Retrained's
+    ("C4", "tarf", "data_mismatch", "UA", 6.0),  # just above the 5-point UA threshold
+])
+def test_one_broken_claim_fails_alone(claim, method, scenario, col, val):
+    df = _results()
+    df.loc[(df.method == method) & (df.scenario == scenario), col] = val
+    v = claims.verdicts(claims.evaluate(df, _ident())).set_index("claim")["verdict"]
+    assert v[claim] == FAILS
+    assert set(v.drop(claim)) == {HOLDS}
+
+
+def test_gap_claims_c3_c5_and_margins():
+    df = _results()
+    df.loc[(df.method == "tarf") & (df.scenario == "model_mismatch"), "Gap"] = 5.5  # FT has 5.0
+    df.loc[(df.method == "tarf") & (df.scenario == "all_matched"), "Gap"] = 5.9  # within 1 of FT's 5.0
+    t = claims.evaluate(df, _ident())
+    c3 = t[t["claim"] == "C3"].set_index("scenario")["holds"]
+    assert c3["model_mismatch"] == FAILS and c3["target_mismatch"] == HOLDS
+    assert _holds(t, "C5") == {HOLDS}
+    t = claims.evaluate(df, _ident(), claims.Thresholds(c3_margin=0.6, c5_margin=0.5))
+    assert _holds(t, "C3") == {HOLDS} and _holds(t, "C5") == {FAILS}
+
+
+def test_time_claim_c6():
+    df = _results()
+    df.loc[(df.method == "tarf") & (df.scenario == "all_matched"), "TIME_min"] = 12.0  # 3 × FT, 0.3 × Retrained
+    t = claims.evaluate(df, _ident())
+    c6 = t[(t["claim"] == "C6") & (t["scenario"] == "all_matched")]
+    assert list(c6["holds"]) == [FAILS, FAILS]
+    assert list(c6["value"].round(2)) == [3.0, 0.3]
+    t = claims.evaluate(df, _ident(), claims.Thresholds(c6_max_vs_ft=3.5, c6_max_vs_retrained=0.5))
+    assert _holds(t, "C6") == {HOLDS}
+
+
+def test_identification_claim_c7():
+    t = claims.evaluate(_results(), _ident((True, False)))
+    c7 = t[t["claim"] == "C7"].set_index("scenario")
+    assert c7.loc["target_mismatch", "holds"] == HOLDS and c7.loc["data_mismatch", "holds"] == FAILS
+    two_seeds = pd.DataFrame({"scenario": ["target_mismatch"] * 2, "seed": [0, 1], "exact": [True, False]})
+    t = claims.evaluate(_results(), two_seeds, claims.Thresholds(c7_min_exact=0.5))
+    assert t.loc[t["claim"] == "C7", "value"].tolist() == [0.5] and _holds(t, "C7") == {HOLDS}
+    v = claims.verdicts(claims.evaluate(_results(), None)).set_index("claim")["verdict"]
+    assert v["C7"] == NA
+
+
+def test_missing_inputs_are_not_applicable_never_a_pass():
+    df = _results()
+    df = df[df["method"] != "ft"]
+    t = claims.evaluate(df, _ident())
+    assert _holds(t, "C1") == {NA}
+    assert claims.verdicts(t).set_index("claim").loc["C1", "verdict"] == NA
+    only = _results()[lambda d: d["scenario"] == "all_matched"]
+    t = claims.evaluate(only, None)
+    assert set(t["scenario"]) <= {"all_matched", "-"}  # scenarios not run give no rows
+
+
+def test_printable_rounds_and_filters():
+    t = claims.evaluate(_results(), _ident())
+    text = claims.printable(t, exclude=("C6",))
+    assert "C6" not in text and "C7" in text and "-0.75" in text
+    assert "C1" not in claims.printable(t, claims=("C6",))
+
+
+def test_claims_hold_on_the_papers_own_numbers():
+    v = claims.on_paper()
+    assert list(v.columns) == ["claim", "cifar10", "cifar100"]
+    got = v.set_index("claim")
+    assert set(got.loc["C1":"C6"].to_numpy().ravel()) == {HOLDS}
+    assert set(got.loc["C7"]) == {NA}
