@@ -44,12 +44,14 @@ def mia_efficacy(conf_members, conf_nonmembers, conf_target) -> float:
     As in the reference: SVC(C=3, gamma="auto", kernel="rbf") on the raw 1-D feature (no scaling,
     no class weights; gamma="auto" is 1 for one feature), members label 1, non-members label 0.
     """
-    conf_target = np.asarray(conf_target, dtype=np.float64).reshape(-1, 1)
+    # A diverged model (NaN logits, e.g. gradient ascent with too large a step) has no confidence
+    # in anything: its NaN features count as 0 so the attack still gives an answer.
+    conf_target = np.nan_to_num(np.asarray(conf_target, dtype=np.float64), nan=0.0).reshape(-1, 1)
     if len(conf_target) == 0:
         return float("nan")
-    x = np.concatenate(
+    x = np.nan_to_num(np.concatenate(
         [np.asarray(conf_members, np.float64), np.asarray(conf_nonmembers, np.float64)]
-    )
+    ), nan=0.0)
     y = np.concatenate([np.ones(len(conf_members)), np.zeros(len(conf_nonmembers))])
     clf = SVC(C=3, gamma="auto", kernel="rbf").fit(x.reshape(-1, 1), y)
     return 100.0 * float(np.mean(clf.predict(conf_target) == 0))

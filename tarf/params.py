@@ -72,6 +72,8 @@ class Experiment:
     train: Train = field(default_factory=Train)
     unlearn_batch_size: int = 128
     unlearn_augment: bool = False
+    amp: bool = False  # bf16 autocast on CUDA (training and unlearning); ignored on CPU
+    compile: bool = False  # torch.compile the model for base training (CUDA; slower on CPU)
     methods: dict[str, dict] = field(default_factory=dict)  # per-method hyper-parameters over DEFAULTS
     data_root: str | None = None  # None: $TARF_DATA, else <repo>/data
     download: bool = True

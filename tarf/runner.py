@@ -63,8 +63,9 @@ def eval_sets(ctx: Context, scenario: str) -> dict:
 def unlearn_data(ctx: Context, scenario: str, monitor=None) -> UnlearnData:
     """What an unlearner is handed: D_f and D_un with model-space labels (and K, read by TARF only)."""
     sc = ctx.split[scenario]
-    x_f, y_f = _xy(ctx, sc.f, sc.label_space)
-    x_un, y_un = _xy(ctx, sc.un, sc.label_space)
+    dev = ctx.exp.device  # on CUDA, D_f and D_un stay on the GPU for the whole call
+    x_f, y_f = (t.to(dev) for t in _xy(ctx, sc.f, sc.label_space))
+    x_un, y_un = (t.to(dev) for t in _xy(ctx, sc.un, sc.label_space))
     return UnlearnData(x_f, y_f, x_un, y_un, sc.num_classes, ctx.exp.unlearn_batch_size, ctx.exp.device,
                        ctx.exp.unlearn_augment, sc.K, monitor)
 
@@ -88,7 +89,7 @@ def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
     return store.key({"scenario": scenario, "method": method, "seed": seed, "split": ctx.split.hash,
                       "hp": hyper_parameters(ctx, method), "original": orig_key, "retrained": ret_key,
                       "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
-                      "device": ctx.exp.device.split(":")[0], "v": 1})
+                      "device": ctx.exp.device.split(":")[0], **({"amp": True} if ctx.exp.amp else {}), "v": 1})
 
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
@@ -109,7 +110,8 @@ def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
         data = unlearn_data(ctx, scenario)
         train.seed_everything(seed, ctx.exp.num_threads)
         t0 = time.perf_counter()
-        model, log = unlearn.run(method, orig_model, data, hyper_parameters(ctx, method), seed)
+        with train.autocast(ctx.exp):
+            model, log = unlearn.run(method, orig_model, data, hyper_parameters(ctx, method), seed)
         if ctx.exp.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0

@@ -6,6 +6,7 @@ One loop for both, seeded and deterministic, on in-memory uint8 tensors converte
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -35,9 +36,17 @@ def seed_everything(seed: int, num_threads: int | None = None) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def autocast(exp: Experiment):
+    """bf16 autocast on CUDA when the profile asks for it (a no-op context otherwise)."""
+    on = exp.amp and exp.device.startswith("cuda")
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on) if on else contextlib.nullcontext()
+
+
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed: int, device: str = "cpu",
-        eval_sets: dict | None = None, desc: str = "train") -> list[dict]:
-    """Train ``model`` in place on uint8 images ``x`` with labels ``y``; returns the per-epoch log."""
+        eval_sets: dict | None = None, desc: str = "train", compiled: nn.Module | None = None) -> list[dict]:
+    """Train ``model`` in place on uint8 images ``x`` with labels ``y``; returns the per-epoch log.
+    ``compiled`` (torch.compile of ``model``, sharing its weights) runs the training steps if given."""
+    net = compiled or model
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay, nesterov=False)
@@ -56,12 +65,14 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed:
         t0 = time.perf_counter()
         model.train()
         idx_batches = batches(len(x), recipe.batch_size, gen)
+        if x.is_cuda:
+            idx_batches = [i.to(x.device) for i in idx_batches]
         idx_batches = idx_batches[: max(1, round(fr * len(idx_batches)))]
         loss_sum, correct, seen = 0.0, 0, 0
         for idx in idx_batches:
             xb = to_input(x[idx], device, recipe.augment, gen)
-            yb = y_dev[idx.to(device)]
-            out = model(xb)
+            yb = y_dev[idx]
+            out = net(xb)
             loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -83,7 +94,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed:
 
 def _recipe_params(exp: Experiment) -> dict:
     return {"dataset": exp.dataset, "arch": exp.model.arch, "width": exp.model.width,
-            "train": vars(exp.train), "device": exp.device.split(":")[0]}
+            "train": vars(exp.train), "device": exp.device.split(":")[0],
+            **({"amp": True} if exp.amp else {}), **({"compile": True} if exp.compile else {})}
 
 
 def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.ndarray, test_idx: np.ndarray,
@@ -103,9 +115,12 @@ def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.nd
         y_test = labels(ds, label_space, "test")
         model.to(exp.device)
         t0 = time.perf_counter()
-        log = fit(model, ds.x_train[idx], y[idx], exp.train, seed, exp.device,
-                  {"test": (ds.x_test[test_idx], y_test[test_idx])},
-                  desc=f"{role} {scenario or label_space} seed {seed}")
+        compiled = torch.compile(model) if exp.compile else None
+        with autocast(exp):
+            # On CUDA the training images live on the GPU for the whole run (no per-batch copies).
+            log = fit(model, ds.x_train[idx].to(exp.device), y[idx], exp.train, seed, exp.device,
+                      {"test": (ds.x_test[test_idx], y_test[test_idx])},
+                      desc=f"{role} {scenario or label_space} seed {seed}", compiled=compiled)
         if exp.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0

@@ -117,3 +117,11 @@ def test_evaluate_known_by_hand():
     assert out["FR_acc"] == pytest.approx(50.0) and out["UA_R"] == pytest.approx(100.0)
     sets["t"] = sets["mia_members"]  # a D_t the model still recognises: MIA 0
     assert metrics.evaluate(model, sets)["MIA"] == 0.0
+
+
+def test_mia_of_a_diverged_model_counts_nan_confidence_as_zero():
+    from tarf.metrics import mia_efficacy
+
+    members, nonmembers = np.full(20, 0.99), np.full(20, 0.01)
+    assert mia_efficacy(members, nonmembers, np.full(5, np.nan)) == 100.0
+    assert mia_efficacy(np.full(20, np.nan), nonmembers, np.full(5, 0.5)) >= 0.0
