@@ -80,7 +80,7 @@ def pipeline(target: str, profile: str):
         out = tempfile.mkdtemp()  # executed copies go elsewhere so the committed ones stay untouched
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
-        subprocess.run(["make", "-B", "-s", target, f"PROFILE={profile}", f"EXECUTED={out}"], cwd=ROOT, env=env,
+        subprocess.run(["make", "-s", target, f"PROFILE={profile}", f"EXECUTED={out}"], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
