@@ -33,7 +33,7 @@ reproduce: $(STAMP) $(NOTEBOOKS:%=$(EXECUTED)/$(PROFILE)/%.ipynb)  ## execute ev
 smoke:  ## execute every notebook on the smoke profile (the nbval references)
 	$(MAKE) reproduce PROFILE=smoke
 
-test: test-unit test-notebooks  ## unit + structure tests, then nbval on executed/smoke
+test: lint test-unit test-notebooks  ## lint, unit + structure tests, then nbval on executed/smoke
 
 test-unit: $(STAMP)
 	$(VENV)/bin/pytest tests
