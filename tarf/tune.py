@@ -11,7 +11,6 @@ import itertools
 
 import pandas as pd
 
-from .params import deep_merge
 from .progress import progress
 from .runner import Context, context, run_one
 
@@ -23,13 +22,8 @@ def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=("all_matc
     rows = []
     for values in progress(list(itertools.product(*grid.values())), desc=f"sweep {method}"):
         hp = dict(base or {}) | dict(zip(keys, values))
-        over = deep_merge({}, {"methods": {method: hp}})
-        c = context(ctx.profile, deep_merge(_overrides(ctx), over))
+        c = context(ctx.profile, {"methods": {method: hp}})
         for s in scenarios:
             row = run_one(c, s, method, seed)
             rows.append({**hp, "scenario": s, **{k: row[k] for k in ("UA", "RA", "TA", "MIA", "Gap", "TIME_min")}})
     return pd.DataFrame(rows)
-
-
-def _overrides(ctx: Context) -> dict:
-    return getattr(ctx, "overrides", {}) or {}
