@@ -124,6 +124,27 @@ def test_ga_sees_only_d_f_and_raises_its_loss(original):
     assert log[1]["ce_f"] > log[0]["ce_f"] and log[0]["loss"] == -log[0]["ce_f"]
 
 
+def _split_state(model):
+    buffers = {n for n, _ in model.named_buffers()}
+    st = state(model)
+    return {k: v for k, v in st.items() if k not in buffers}, {k: v for k, v in st.items() if "running" in k}
+
+
+@pytest.mark.parametrize("method", ["ga", "bs"])
+def test_bn_stats_keep_changes_running_stats_only(original, method):
+    """bn_stats="keep": the same weight update as the reference (batch statistics in the forward
+    pass), but the running statistics stay the original's instead of drifting to D_f's."""
+    hp = {"epochs": 1.5, "lr": 0.01}
+    upd, _ = run(method, original, make_data(), hp, seed=0)
+    kept, _ = run(method, original, make_data(), {**hp, "bn_stats": "keep"}, seed=0)
+    (w_upd, r_upd), (w_kept, r_kept), (w_o, r_o) = map(_split_state, (upd, kept, original))
+    assert same_state(w_upd, w_kept) and not same_state(w_kept, w_o)
+    assert same_state(r_kept, r_o) and not same_state(r_upd, r_o)
+    assert all(m.momentum == 0.1 for m in common.bn_layers(kept))
+    with pytest.raises(ValueError, match="bn_stats='x'.*update, keep"):
+        run(method, original, make_data(), {**hp, "bn_stats": "x"}, seed=0)
+
+
 def test_l1_weight_decays_linearly(original):
     g = 1e-3
     _, log = run("l1_sparse", original, make_data(), {"epochs": 4, "gamma": g}, seed=0)

@@ -273,13 +273,26 @@ def _bn_stats(model):
     return [b.clone() for n, b in model.named_buffers() if "running" in n]
 
 
-@pytest.mark.parametrize("bn,frozen", [("train", False), ("eval", True)])
+@pytest.mark.parametrize("bn,frozen", [("train", False), ("eval", True), ("keep", True)])
 def test_bn_phase1_eval_freezes_running_stats(problem, bn, frozen):
     seen = []
     data, _ = _split(problem, (4,), monitor=lambda m: seen.append(_bn_stats(m)) or {})
     T.unlearn(problem[0], data, {**HP, "bn_phase1": bn}, 0)
     same = all(torch.equal(a, b) for a, b in zip(seen[0], _bn_stats(problem[0])))
     assert same is frozen
+
+
+def test_bn_phase1_keep_trains_like_train_mode(problem):
+    """keep = train mode's weight update in Phase I (batch statistics), eval mode's running stats."""
+    seen = {}
+    for bn in ("train", "keep", "eval"):
+        snaps = []
+        data, _ = _split(problem, (4,), monitor=lambda m, s=snaps: s.append(
+            {n: p.detach().clone() for n, p in m.named_parameters()}) or {})
+        T.unlearn(problem[0], data, {**HP, "bn_phase1": bn}, 0)
+        seen[bn] = snaps[0]  # the model at the end of Phase I
+    assert all(torch.equal(seen["train"][n], seen["keep"][n]) for n in seen["train"])
+    assert not all(torch.equal(seen["eval"][n], seen["keep"][n]) for n in seen["train"])
 
 
 def test_bn_recompute_is_a_cumulative_average_over_D_un(problem):

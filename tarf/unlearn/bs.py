@@ -11,7 +11,8 @@ the model here (models.py). The attack fails when y_nb = y; the share with y_nb 
 `attack_success`.
 Deviations: none from the Saliency port (weight decay 5e-4, the profile batch, lr 1e-5). The
 original code normalised outside the model, used AllCNN, no weight decay, batch 64, seed 2022.
-Epochs may be fractional (PAPER.md §7.3).
+Epochs may be fractional (PAPER.md §7.3). Option `bn_stats="keep"`, as for GA (ga.py): batch
+statistics in the forward pass, BN running statistics not dragged to D_f's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ DEFAULTS = {
     "momentum": 0.9,  # Unlearn-Saliency arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Saliency arg_parser default (the original had none)
     "eps": 0.1,  # `bound = 0.1`, hard-coded in boundary_sh.py and the original
+    "bn_stats": "update",  # reference: train mode on D_f-only batches; "keep" = [D] deviation (ga.py)
 }
 
 
@@ -54,7 +56,8 @@ def unlearn(model, data, hp, seed):
         total, n, moved = 0.0, 0, 0
         for x, y in common.epoch_iter(data, "f", gen, frac):
             _, y_nb = fgsm_neighbours(frozen, x, y, hp["eps"])
-            loss = F.cross_entropy(model(x), y_nb)
+            with common.bn_stats(model, hp["bn_stats"]):
+                loss = F.cross_entropy(model(x), y_nb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

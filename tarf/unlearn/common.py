@@ -8,6 +8,7 @@ reach a method.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,6 +71,36 @@ def sgd(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float 
 def clone(model: nn.Module) -> nn.Module:
     """A deep copy; methods never modify the original model they are handed."""
     return copy.deepcopy(model)
+
+
+def bn_layers(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+BN_STATS = ("update", "keep")
+
+
+@contextlib.contextmanager
+def bn_stats(model: nn.Module, mode: str):
+    """``mode="keep"``: train-mode BatchNorm (batch statistics in the forward pass, so the gradient
+    is the reference's) that leaves the running statistics unchanged (momentum 0); "update" is
+    plain train mode.
+
+    Why: passes over D_f-only batches (GA, BS, TARF Phase I) drag the running statistics that
+    evaluation uses towards one class's statistics. On the Fashion-MNIST profiles that alone
+    collapses RA (README, notes on fidelity); the weight update is the same either way.
+    """
+    if mode not in BN_STATS:
+        raise ValueError(f"bn_stats={mode!r} is not valid; choose one of {', '.join(BN_STATS)}")
+    layers = bn_layers(model) if mode == "keep" else []
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.momentum = 0.0  # running = (1 - 0)·running + 0·batch
+    try:
+        yield model
+    finally:
+        for m, mom in zip(layers, momenta):
+            m.momentum = mom
 
 
 def generator(seed: int) -> torch.Generator:

@@ -43,7 +43,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from ..progress import progress
@@ -62,7 +61,7 @@ DEFAULTS = {
     "group_score": "acc_drop",  # [P] Fig. 5a; abs_acc_change / abs_loss_change [D] (§13 warning)
     "p": 10,  # [P] sample mode: percent of D_un marked (top-10% in the main text)
     "K_override": None,  # [D] ablation: replaces the request's K for identification (0 = none)
-    "bn_phase1": "train",  # [D] BatchNorm in Phase I: train (faithful) / eval / recompute (§13)
+    "bn_phase1": "train",  # [D] BatchNorm in Phase I: train (faithful) / eval / recompute / keep (§13)
     "batching": "mixed",  # [D] §6.5: one loader over D_f ∪ D_un; "paired" = a D_f batch per D_un batch
     "lr": 0.01,  # [D] FT default of the baseline code base (§6.6)
     "momentum": 0.9,  # [D] baseline code base
@@ -74,7 +73,7 @@ CHOICES = {
     "identified_op": ("clean", "ascent"),
     "identification": ("group", "sample"),
     "group_score": ("acc_drop", "abs_acc_change", "abs_loss_change"),
-    "bn_phase1": ("train", "eval", "recompute"),
+    "bn_phase1": ("train", "eval", "recompute", "keep"),
     "batching": ("mixed", "paired"),
 }
 
@@ -246,14 +245,10 @@ def identification_quality(identified_idx, is_fr: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------ training
 
 
-def _bn_layers(model):
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-
 @torch.no_grad()
 def _recompute_bn(model, data, gen):
     """bn_phase1="recompute": re-estimate BN running stats on D_un as a cumulative average."""
-    bns = _bn_layers(model)
+    bns = common.bn_layers(model)
     momenta = [m.momentum for m in bns]
     for m in bns:
         m.reset_running_stats()
@@ -342,7 +337,7 @@ def unlearn(model, data, hp, seed):
             identified = True
         model.train()
         if phase == 1 and hp["bn_phase1"] == "eval":
-            for m in _bn_layers(model):
+            for m in common.bn_layers(model):
                 m.eval()  # running stats frozen; affine weights still trained
         kt = ks[epoch] if phase < 3 else 0.0
         stats = {"f": 0.0, "nf": 0, "u": 0.0, "nu": 0}
@@ -356,9 +351,11 @@ def unlearn(model, data, hp, seed):
             ]
         else:
             pairs = [(next(f_cycle), i) for i in common.batches(n_un, bs, gen)[:steps]]
-        for f_idx, u_idx in pairs:
-            _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
-            bar.update(1)
+        keep = "keep" if phase == 1 and hp["bn_phase1"] == "keep" else "update"
+        with common.bn_stats(model, keep):  # "keep": batch statistics, running stats untouched
+            for f_idx, u_idx in pairs:
+                _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
+                bar.update(1)
         if str(data.device).startswith("cuda"):
             torch.cuda.synchronize()
         entry.update(
