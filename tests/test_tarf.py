@@ -298,7 +298,7 @@ def test_bn_phase1_keep_trains_like_train_mode(problem):
 def test_bn_recompute_is_a_cumulative_average_over_D_un(problem):
     data, _ = _split(problem, (4,), batch_size=11)  # 66 D_un samples: six equal batches
     model = common.clone(problem[0])
-    T._recompute_bn(model, data, common.generator(0))
+    common.recompute_bn(model, data, common.generator(0))
     with torch.no_grad():
         h = model.conv1(model.normalize(common.to_input(data.x_un)))
     assert torch.allclose(model.bn1.running_mean, h.mean((0, 2, 3)), atol=1e-5)

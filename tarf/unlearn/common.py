@@ -103,6 +103,22 @@ def bn_stats(model: nn.Module, mode: str):
             m.momentum = mom
 
 
+@torch.no_grad()
+def recompute_bn(model: nn.Module, data: UnlearnData, gen: torch.Generator) -> None:
+    """Re-estimate the BN running statistics on D_un as a cumulative average (TARF's
+    bn_phase1="recompute"; scripts/bn_probe.py). Leaves the model in train mode."""
+    layers = bn_layers(model)
+    momenta = [m.momentum for m in layers]
+    for m in layers:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for idx in batches(len(data.x_un), data.batch_size, gen):
+        model(to_input(data.x_un[idx], data.device, data.augment, gen))
+    for m, mom in zip(layers, momenta):
+        m.momentum = mom
+
+
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 

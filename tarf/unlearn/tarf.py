@@ -245,21 +245,6 @@ def identification_quality(identified_idx, is_fr: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------ training
 
 
-@torch.no_grad()
-def _recompute_bn(model, data, gen):
-    """bn_phase1="recompute": re-estimate BN running stats on D_un as a cumulative average."""
-    bns = common.bn_layers(model)
-    momenta = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for idx in common.batches(len(data.x_un), data.batch_size, gen):
-        model(common.to_input(data.x_un[idx], data.device, data.augment, gen))
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-
-
 def _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats):
     """One update: L = −kt·mean CE over the forgetting part + Σ τ·CE / |B ∩ D_un|."""
     # "ascent" ablation: identified samples join the forgetting term
@@ -325,7 +310,7 @@ def unlearn(model, data, hp, seed):
         entry = {"epoch": epoch, "t_start": a, "t_end": b, "phase": phase}
         if phase > 1 and not identified:  # t = t1: identify once, then τ stays frozen
             if hp["bn_phase1"] == "recompute":
-                _recompute_bn(model, data, gen)
+                common.recompute_bn(model, data, gen)
             if K > 0:
                 ident, rec = identify(cached, _loss_correct(model, data), data.y_un, K, hp)
             else:
