@@ -42,7 +42,7 @@ BAD_OVERRIDES = [
     ("unknown-method", {"methods": {"sgd": {}}},
      ["methods.sgd", "unknown method 'sgd'", "valid methods: ft, rl, ga, iu, bs, l1_sparse, salun, scrub, tarf"]),
     ("unknown-method-hyper-parameter", {"methods": {"ga": {"alpha": 1.0}}},
-     ["methods.ga.alpha: unknown hyper-parameter", "valid: epochs, lr, momentum, weight_decay"]),
+     ["methods.ga.alpha: unknown hyper-parameter", "valid: bn_stats, epochs, lr, momentum, weight_decay"]),
     ("method-hyper-parameter-wrong-type", {"methods": {"rl": {"exclude_true_label": 1}}},
      ["methods.rl.exclude_true_label", "expected bool", "got 1 (int)"]),
     ("method-epochs-zero", {"methods": {"ft": {"epochs": 0}}},
