@@ -7,7 +7,7 @@ Each key=v1,v2 sets a grid axis of TARF hyper-parameters (values parsed as YAML)
 x scenario x setting x score; earlier rounds are kept) and prints, per setting and score, how many
 of the requests' hidden groups were found exactly and the mean Gap.
 
-Rounds recorded so far (seed 1, two requests):
+Rounds recorded so far (seed 1 unless said otherwise, two requests):
   1. epochs 2, t1 1, t0 0.5, lr 0.03; k {0.1, 0.5} x bn_phase1 {train, recompute, eval}: Phase I this
      strong wrecked the model (Gap 15-66); no setting found the hidden groups of target mismatch.
   2. the same with the paper's k {0.02, 0.04} x bn_phase1 {train, recompute}; chosen: k 0.02, train,
@@ -16,6 +16,7 @@ Rounds recorded so far (seed 1, two requests):
      {(2, 0.5, 0.03, 0.02), (4, 1, 0.03, 0.02), (10, 2, 0.01, k_target 0.04 / k_matched 0.02) = the
      paper's T, t0, lr and k (PAPER.md §6.6)} x bn_phase1 {train, keep}: is the scaled budget why
      found targets stay learnt, and does the BN running-statistics drift of Phase I matter?
+     Then the chosen setting (T 2, train) once more on seed 2, all four scenarios (rows with seed 2).
 """
 
 import argparse
@@ -41,7 +42,7 @@ ap.add_argument("profile")
 ap.add_argument("grid", nargs="*", help="key=v1,v2,... (values parsed as YAML)")
 ap.add_argument("--seed", type=int, default=1)
 ap.add_argument("--scenario", action="append", default=None)
-args = ap.parse_args()
+args = ap.parse_intermixed_args()  # grid axes may follow --seed
 grid = dict(GRID)
 for g in args.grid:
     k, vals = g.split("=", 1)
