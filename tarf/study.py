@@ -16,6 +16,7 @@ import pandas as pd
 from .params import deep_merge
 from .progress import progress
 from .runner import context, run_log, run_one
+from .tune import METRICS
 
 SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change")
 
@@ -35,7 +36,7 @@ def identification_study(profile: str, requests: dict[str, dict], grid: dict[str
         ym = ctx.ds.y_train if sc.label_space == "fine" else ctx.ds.coarse_of[ctx.ds.y_train]
         hidden = sorted(set(ym[sc.fr].tolist()))
         row = run_one(ctx, scen, "tarf", seed)
-        metrics = {m: row[m] for m in ("UA", "RA", "TA", "MIA", "Gap", "TIME_min")} | {"FR_acc": row.get("FR_acc")}
+        metrics = {m: row[m] for m in METRICS} | {"FR_acc": row.get("FR_acc")}
         if sc.K == 0:
             rows.append({"request": rname, "scenario": scen, **hp, "score": None, "K": 0, "hidden": [],
                          "top_k": [], "hit": None, **metrics})

@@ -145,6 +145,20 @@ def test_bn_stats_keep_changes_running_stats_only(original, method):
         run(method, original, make_data(), {**hp, "bn_stats": "x"}, seed=0)
 
 
+def test_bn_stats_eval_uses_frozen_running_stats(original):
+    """bn_stats="eval" (diagnostic): running statistics used and untouched, a different update than
+    train mode, and the BN layers are back in train mode after each block."""
+    hp = {"epochs": 1.5, "lr": 0.01}
+    upd, _ = run("ga", original, make_data(), hp, seed=0)
+    ev, _ = run("ga", original, make_data(), {**hp, "bn_stats": "eval"}, seed=0)
+    (w_upd, _), (w_ev, r_ev), (_, r_o) = map(_split_state, (upd, ev, original))
+    assert same_state(r_ev, r_o) and not same_state(w_ev, w_upd)
+    model = common.clone(original).train()
+    with common.bn_stats(model, "eval"):
+        assert not any(m.training for m in common.bn_layers(model))
+    assert all(m.training for m in common.bn_layers(model))
+
+
 def test_l1_weight_decays_linearly(original):
     g = 1e-3
     _, log = run("l1_sparse", original, make_data(), {"epochs": 4, "gamma": g}, seed=0)

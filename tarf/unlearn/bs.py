@@ -29,7 +29,7 @@ DEFAULTS = {
     "momentum": 0.9,  # Unlearn-Saliency arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Saliency arg_parser default (the original had none)
     "eps": 0.1,  # `bound = 0.1`, hard-coded in boundary_sh.py and the original
-    "bn_stats": "update",  # reference: train mode on D_f-only batches; "keep" = [D] deviation (ga.py)
+    "bn_stats": "update",  # reference: train mode on D_f-only batches; keep / eval = [D] (common.bn_stats)
 }
 
 

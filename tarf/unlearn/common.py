@@ -77,30 +77,36 @@ def bn_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-BN_STATS = ("update", "keep")
+BN_STATS = ("update", "keep", "eval")
 
 
 @contextlib.contextmanager
 def bn_stats(model: nn.Module, mode: str):
-    """``mode="keep"``: train-mode BatchNorm (batch statistics in the forward pass, so the gradient
-    is the reference's) that leaves the running statistics unchanged (momentum 0); "update" is
-    plain train mode.
+    """How BatchNorm treats a pass over D_f-only batches, inside the block.
 
+    "update": plain train mode (the reference code). "keep": batch statistics in the forward pass,
+    so the gradient is the reference's, but the running statistics stay unchanged (momentum 0).
+    "eval": BN layers in eval mode, running statistics used and frozen (a diagnostic; TARF's
+    bn_phase1="eval").
     Why: passes over D_f-only batches (GA, BS, TARF Phase I) drag the running statistics that
     evaluation uses towards one class's statistics. On the Fashion-MNIST profiles that alone
-    collapses RA (README, notes on fidelity); the weight update is the same either way.
+    collapses RA (README, notes on fidelity).
     """
     if mode not in BN_STATS:
         raise ValueError(f"bn_stats={mode!r} is not valid; choose one of {', '.join(BN_STATS)}")
-    layers = bn_layers(model) if mode == "keep" else []
-    momenta = [m.momentum for m in layers]
+    layers = bn_layers(model) if mode != "update" else []
+    saved = [(m.momentum, m.training) for m in layers]
     for m in layers:
-        m.momentum = 0.0  # running = (1 - 0)·running + 0·batch
+        if mode == "keep":
+            m.momentum = 0.0  # running = (1 - 0)·running + 0·batch
+        else:
+            m.eval()
     try:
         yield model
     finally:
-        for m, mom in zip(layers, momenta):
+        for m, (mom, training) in zip(layers, saved):
             m.momentum = mom
+            m.train(training)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ DEFAULTS = {
     "lr": 1e-4,  # Unlearn-Sparse README; maintainers advise 5e-4..1e-3 (BASELINES §4 sweep)
     "momentum": 0.9,  # Unlearn-Sparse arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Sparse arg_parser default
-    "bn_stats": "update",  # reference: train mode updates BN running stats on D_f; "keep" = [D] deviation
+    "bn_stats": "update",  # reference: train mode updates BN running stats on D_f; keep / eval = [D] (common.bn_stats)
 }
 
 

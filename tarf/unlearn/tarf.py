@@ -321,9 +321,6 @@ def unlearn(model, data, hp, seed):
             entry["identification"] = rec
             identified = True
         model.train()
-        if phase == 1 and hp["bn_phase1"] == "eval":
-            for m in common.bn_layers(model):
-                m.eval()  # running stats frozen; affine weights still trained
         kt = ks[epoch] if phase < 3 else 0.0
         stats = {"f": 0.0, "nf": 0, "u": 0.0, "nu": 0}
         if phase == 1:
@@ -336,8 +333,10 @@ def unlearn(model, data, hp, seed):
             ]
         else:
             pairs = [(next(f_cycle), i) for i in common.batches(n_un, bs, gen)[:steps]]
-        keep = "keep" if phase == 1 and hp["bn_phase1"] == "keep" else "update"
-        with common.bn_stats(model, keep):  # "keep": batch statistics, running stats untouched
+        # Phase I BN: eval = running stats used and frozen (affine weights still trained); keep =
+        # batch statistics, running stats untouched; train and recompute = plain train mode
+        bn = hp["bn_phase1"] if phase == 1 and hp["bn_phase1"] in ("keep", "eval") else "update"
+        with common.bn_stats(model, bn):
             for f_idx, u_idx in pairs:
                 _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
                 bar.update(1)
