@@ -225,19 +225,30 @@ def _fmnist(root: Path, download: bool) -> Dataset:
                    FMNIST_CLASSES, FMNIST_HIERARCHY)
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")  # the official files are Python 2 pickles
+def _unpickle(path: Path, md5: str) -> dict:
+    """Unpickle one official CIFAR file, only if the very bytes read have torchvision's md5.
+
+    Unpickling runs whatever code the file names, so this is the gate: the bytes are hashed and then
+    unpickled from memory (no window in which the file could change between check and load)."""
+    blob = Path(path).read_bytes()
+    if (got := hashlib.md5(blob, usedforsecurity=False).hexdigest()) != md5:
+        raise _corrupt(path, md5, got)
+    return pickle.loads(blob, encoding="latin1")  # the official files are Python 2 pickles
 
 
 def _cifar(name: str, root: Path, download: bool) -> Dataset:
     from torchvision.datasets import CIFAR10, CIFAR100
+    from torchvision.datasets.utils import download_and_extract_archive
 
     cls = CIFAR10 if name == "cifar10" else CIFAR100
     folder = root / cls.base_folder
     files = {folder / f: m for f, m in cls.train_list + cls.test_list}
     files[folder / cls.meta["filename"]] = cls.meta["md5"]
-    _ensure(name, files, lambda: cls(root, train=True, download=True), download,
+    # The batch files are pickles: nothing may unpickle them before their md5 is checked. So the fetch
+    # only downloads and extracts (what CIFAR10.download does; the archive's md5 is checked), and
+    # the data set constructors, which unpickle, run only after _ensure has checked every file.
+    _ensure(name, files, lambda: download_and_extract_archive(cls.url, str(root), filename=cls.filename,
+                                                              md5=cls.tgz_md5), download,
             {root / cls.filename: cls.tgz_md5})
     tr, te = (cls(root, train=t, download=False) for t in (True, False))
     # (N, 32, 32, 3) HWC -> (N, 3, 32, 32) CHW, the layout the models take
@@ -248,9 +259,9 @@ def _cifar(name: str, root: Path, download: bool) -> Dataset:
         hierarchy = CIFAR10_HIERARCHY
     else:
         # torchvision exposes fine labels only: read the coarse labels and names from the files
-        meta = _unpickle(folder / cls.meta["filename"])
-        fine = np.concatenate([_unpickle(folder / f)["fine_labels"] for f, _ in cls.train_list + cls.test_list])
-        coarse = np.concatenate([_unpickle(folder / f)["coarse_labels"] for f, _ in cls.train_list + cls.test_list])
+        meta = _unpickle(folder / cls.meta["filename"], cls.meta["md5"])
+        batches = (_unpickle(folder / f, m) for f, m in cls.train_list + cls.test_list)
+        fine, coarse = (np.concatenate(c) for c in zip(*((b["fine_labels"], b["coarse_labels"]) for b in batches)))
         pairs = set(zip(fine.tolist(), coarse.tolist()))
         if len(pairs) != len(classes) or {f for f, _ in pairs} != set(range(len(classes))):
             raise DataCorruptError(f"{folder}: coarse_labels do not map each fine class to one coarse class")

@@ -4,6 +4,15 @@ of exactly the params that determine it, written atomically, and checksummed on 
 Layout: <store>/<kind>/<key>.<ext> with a sidecar <key>.<ext>.sha256. A file without a valid sidecar
 is never read: writers create the data file under a temporary name, fsync, rename, and only then
 write the sidecar (also by rename), so a crash at any point leaves either nothing or a complete pair.
+
+The sidecar is integrity, not authenticity: it catches a truncated or damaged file, but anyone who
+can write a file can write its matching sidecar too. So the store never runs code it reads. JSON is
+parsed as JSON, arrays are loaded with ``allow_pickle=False``, and a checkpoint (``.pt``) is a
+``torch.save`` archive of tensors and plain data only (dict, list, tuple, str, int, float, bool,
+None), read back with ``torch.load(weights_only=True)`` and never with an unrestricted unpickler.
+A checkpoint in the old format (from before this rule), or holding anything else, is reported in a
+one-line notice, deleted and recomputed. Still, whoever can write to the store decides which
+numbers it returns: a shared store must be writable only by the people who use it.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import io
 import json
 import os
 import tempfile
+import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -107,14 +118,67 @@ def _recover(kind, k, ext, loader):
     return None if data is None else loader(data)
 
 
+# A checkpoint is torch.save({"format": CHECKPOINT_FORMAT, "data": obj}). Files without this marker
+# were written by the old writer (which pickled whatever it was given) and are recomputed, not used.
+CHECKPOINT_FORMAT = "tarf-checkpoint/2"
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(obj, where: str = "checkpoint") -> None:
+    """Raise TypeError naming the first value that torch.load(weights_only=True) could not read back.
+
+    Exact types: a numpy scalar is a float subclass but pickles as a numpy object."""
+    t = type(obj)
+    if t in _PLAIN or t in (torch.Tensor, torch.nn.Parameter):
+        return
+    if t in (dict, OrderedDict):
+        for k_, v in obj.items():
+            _check_plain(k_, f"{where} key {k_!r}")
+            _check_plain(v, f"{where}[{k_!r}]")
+        return
+    if t in (list, tuple):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} is a {t.__module__}.{t.__qualname__}: a checkpoint holds only tensors and plain "
+                    f"data (dict, list, tuple, str, int, float, bool, None); convert it (float(x), x.tolist())")
+
+
+class _NotACheckpoint(Exception):
+    """Stored bytes that are not a checkpoint in the current format (never loaded any other way)."""
+
+
 def put_torch(kind: str, k: str, obj) -> Path:
+    """Store ``obj`` (tensors and plain data only: see _check_plain) as a checkpoint."""
+    _check_plain(obj)
     buf = io.BytesIO()
-    torch.save(obj, buf)
+    torch.save({"format": CHECKPOINT_FORMAT, "data": obj}, buf)
     return put(kind, k, "pt", buf.getvalue())
 
 
+def _load_checkpoint(data: bytes):
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the notice says enough
+            warnings.simplefilter("ignore")
+            # weights_only=True, explicitly: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD cannot override it, and
+            # there is deliberately no fallback to an unrestricted load
+            box = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError (a forbidden global), or not a torch archive at all
+        raise _NotACheckpoint(f"it holds more than tensors and plain data: {type(e).__name__}") from None
+    if not (type(box) is dict and box.keys() == {"format", "data"} and box["format"] == CHECKPOINT_FORMAT):
+        raise _NotACheckpoint(f"no {CHECKPOINT_FORMAT} marker")
+    return box["data"]
+
+
 def get_torch(kind: str, k: str):
-    return _recover(kind, k, "pt", lambda b: torch.load(io.BytesIO(b), map_location="cpu", weights_only=False))
+    """The stored checkpoint, or None if absent, corrupt, or not in the current format; the last two
+    are reported in one line and deleted, so the caller recomputes them."""
+    try:
+        return _recover(kind, k, "pt", _load_checkpoint)
+    except _NotACheckpoint as e:
+        print(f"notice: {path_for(kind, k, 'pt')} is in the old checkpoint format ({e}); recomputing")
+        discard(kind, k, "pt")
+        return None
 
 
 def put_json(kind: str, k: str, obj) -> Path:

@@ -166,6 +166,75 @@ def test_cifar_corrupt_file_is_named(tmp_path, monkeypatch):
         data.load("cifar10", root=tmp_path, download=False)
 
 
+class Plant:
+    """Unpickling this calls builtins.exec, which creates ``marker``."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def plant(path: Path, marker: Path):
+    """Replace a CIFAR file by a pickle that runs code (after showing, on a control, that it does)."""
+    control = marker.with_name("control-marker")
+    pickle.loads(pickle.dumps(Plant(control), protocol=2))
+    assert control.exists(), "the payload is inert: the test would prove nothing"
+    dump(path, Plant(marker))
+
+
+@pytest.mark.parametrize("victim", ["data_batch_3", "test_batch", "batches.meta"])
+def test_cifar_malicious_pickle_is_never_unpickled(victim, tmp_path, monkeypatch):
+    """A batch file is a pickle: its md5 is checked before anything (ours or torchvision's) reads it."""
+    folder, _ = tiny_cifar10(tmp_path)
+    patch_md5(monkeypatch, CIFAR10, folder)  # the md5 of the honest files
+    marker = tmp_path / "marker"
+    plant(folder / victim, marker)
+    with pytest.raises(data.DataCorruptError, match=f"{victim}: md5 mismatch"):
+        data.load("cifar10", root=tmp_path, download=False)
+    assert not marker.exists()
+
+
+def test_cifar_fetch_does_not_unpickle_before_the_md5_check(tmp_path, monkeypatch):
+    """With download=True and a file missing, the fetch only downloads; the data set constructors
+    (which unpickle) run only after every file's md5 has matched."""
+    import torchvision.datasets.utils
+
+    folder, _ = tiny_cifar10(tmp_path)
+    patch_md5(monkeypatch, CIFAR10, folder)
+    honest = (folder / "test_batch").read_bytes()
+    (folder / "test_batch").unlink()
+    marker = tmp_path / "marker"
+    plant(folder / "data_batch_3", marker)
+    fetched = []
+
+    def fake_download_and_extract(url, root, filename=None, md5=None, **kw):  # "the archive arrives"
+        fetched.append((url, filename, md5))
+        (folder / "test_batch").write_bytes(honest)
+
+    def no_constructor(self, *a, **k):
+        raise AssertionError("CIFAR10() (which unpickles) ran before the md5 check")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_and_extract_archive", fake_download_and_extract)
+    monkeypatch.setattr(CIFAR10, "__init__", no_constructor)
+    with pytest.raises(data.DataCorruptError, match="data_batch_3: md5 mismatch"):
+        data.load("cifar10", root=tmp_path, download=True)
+    assert fetched == [(CIFAR10.url, CIFAR10.filename, CIFAR10.tgz_md5)]
+    assert not marker.exists()
+
+
+def test_cifar100_reader_checks_the_md5_of_the_bytes_it_unpickles(tmp_path):
+    good = tmp_path / "meta"
+    dump(good, {"coarse_label_names": ["a"]})
+    assert data._unpickle(good, md5(good)) == {"coarse_label_names": ["a"]}
+    bad, marker = tmp_path / "train", tmp_path / "marker"
+    plant(bad, marker)
+    with pytest.raises(data.DataCorruptError, match="train: md5 mismatch"):
+        data._unpickle(bad, md5(good))
+    assert not marker.exists()
+
+
 def test_cifar100_hierarchy_from_files(tmp_path, monkeypatch):
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
