@@ -7,8 +7,8 @@ EXECUTED ?= executed
 PYTHON  ?= python3.11
 VENV    := .venv
 PY      := $(VENV)/bin/python
-# The venv is rebuilt when pyproject.toml changes: the stamp's name carries its hash.
-STAMP   := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# The venv is rebuilt when pyproject.toml or the lock changes: the stamp's name carries their hash.
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 PM      := $(VENV)/bin/papermill -k python3 --no-progress-bar --execution-timeout 3600 --start-timeout 120
 KEYS    := metadata.papermill.start_time metadata.papermill.end_time metadata.papermill.duration \
            metadata.papermill.environment_variables cell.metadata.papermill \
@@ -16,17 +16,22 @@ KEYS    := metadata.papermill.start_time metadata.papermill.end_time metadata.pa
 NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 export TARF_PROGRESS := 0
 
-.PHONY: help venv reproduce smoke test test-unit test-notebooks lint strip bench readme clean
+.PHONY: help venv lock reproduce smoke test test-unit test-notebooks lint strip kernel-matrix bench readme clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 venv: $(STAMP)  ## create .venv and install the package with all extras
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[notebooks,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+lock:  ## regenerate constraints.txt (every package at an exact version) from a fresh resolution
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q -e '.[notebooks,dev]'
+	{ grep '^#' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf .venv-lock
 
 reproduce: $(STAMP) $(NOTEBOOKS:%=$(EXECUTED)/$(PROFILE)/%.ipynb)  ## execute every notebook for PROFILE (default)
 
@@ -48,6 +53,9 @@ lint: $(STAMP)  ## ruff on tarf/, tests/, scripts/, notebooks/; sources must be 
 
 strip: $(STAMP)  ## strip notebook sources (outputs, counts, volatile metadata)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+kernel-matrix: $(STAMP)  ## nbval on executed/smoke under four CPU kernel configurations (other machines)
+	bash scripts/kernel_matrix.sh
 
 bench: $(STAMP)  ## benchmarks: training throughput, TIME ratios, evaluation cost, pipelines (bench/results.json)
 	$(PY) scripts/bench.py --pipelines

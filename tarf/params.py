@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from .paths import ROOT
 
 SCENARIOS = ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch")
 FINE_SCENARIOS = ("all_matched", "target_mismatch")  # the model speaks fine labels; others coarse
+DTYPES = ("float32", "float64")
 
 
 class ParamsError(ValueError):
@@ -73,6 +75,10 @@ class Experiment:
     unlearn_batch_size: int = 128
     unlearn_augment: bool = False
     amp: bool = False  # bf16 autocast on CUDA (training and unlearning); ignored on CPU
+    # float64: every tensor in double precision, so a last-bit difference between CPU kernels (AVX2
+    # vs AVX-512, oneDNN vs ATen, 1 vs 2 threads) stays ~1e-16 instead of growing into points of
+    # accuracy over a few epochs of SGD; the smoke profile uses it for its nbval references.
+    dtype: str = "float32"
     compile: bool = False  # torch.compile the model for base training (CUDA; slower on CPU)
     methods: dict[str, dict] = field(default_factory=dict)  # per-method hyper-parameters over DEFAULTS
     data_root: str | None = None  # None: $TARF_DATA, else <repo>/data
@@ -177,6 +183,8 @@ def validate(raw: dict) -> Experiment:
         raise ParamsError(f"val_fraction: must be in [0, 1), got {exp.val_fraction!r}")
     if exp.train.schedule not in ("multistep", "onecycle", "constant"):
         raise ParamsError(f"train.schedule: unknown {exp.train.schedule!r}; valid: multistep, onecycle, constant")
+    if exp.dtype not in DTYPES:
+        raise ParamsError(f"dtype: unknown {exp.dtype!r}; valid: {', '.join(DTYPES)}")
     if exp.device not in ("cpu", "cuda") and not exp.device.startswith("cuda:"):
         raise ParamsError(f"device: unknown {exp.device!r}; valid: cpu, cuda, cuda:N")
     if not exp.seeds:
@@ -248,6 +256,11 @@ def load(profile: str, overrides: dict | None = None) -> Experiment:
             raise ParamsError(f"profile: unknown {profile!r}; valid: {', '.join(valid)}")
     raw = deep_merge(read_yaml(path), overrides or {})
     exp = validate(raw)
+    if os.environ.get("TARF_NUM_THREADS"):  # a machine with fewer cores; not part of any result key
+        v = os.environ["TARF_NUM_THREADS"]
+        if not (v.isdigit() and int(v) > 0):
+            raise ParamsError(f"TARF_NUM_THREADS: must be a positive integer, got {v!r}")
+        exp.num_threads = int(v)
     exp.profile = p.stem if p.suffix else profile  # type: ignore[attr-defined]
     return exp
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -38,6 +39,9 @@ def context(profile: str = "smoke", overrides: dict | None = None) -> Context:
     """Validated params, the data set in memory and the persisted split, ready for every step."""
     exp = params.load(profile, overrides)
     torch.set_num_threads(exp.num_threads)
+    # Process-wide, as the thread count: every model built and every batch made from here on
+    # (to_input) uses the profile's precision.
+    torch.set_default_dtype(getattr(torch, exp.dtype))
     ds = data_mod.load(exp.dataset, exp.data_root, exp.download)
     return Context(exp, ds, scenarios.load(ds, exp))
 
@@ -60,14 +64,18 @@ def eval_sets(ctx: Context, scenario: str) -> dict:
     return sets
 
 
-def unlearn_data(ctx: Context, scenario: str, monitor=None) -> UnlearnData:
-    """What an unlearner is handed: D_f and D_un with model-space labels (and K, read by TARF only)."""
+def unlearn_data(ctx: Context, scenario: str, monitor=None, oracle: bool = False) -> UnlearnData:
+    """What an unlearner is handed: D_f and D_un with model-space labels (and K, read by TARF only).
+
+    oracle=True (TARF's evaluation-only oracle diagnostic, and only then) adds the true D_fr as a
+    bool mask over D_un positions (D_fr ⊂ D_un, both sorted index arrays into the training set)."""
     sc = ctx.split[scenario]
     dev = ctx.exp.device  # on CUDA, D_f and D_un stay on the GPU for the whole call
     x_f, y_f = (t.to(dev) for t in _xy(ctx, sc.f, sc.label_space))
     x_un, y_un = (t.to(dev) for t in _xy(ctx, sc.un, sc.label_space))
+    oracle_fr = torch.from_numpy(np.isin(sc.un, sc.fr)) if oracle else None
     return UnlearnData(x_f, y_f, x_un, y_un, sc.num_classes, ctx.exp.unlearn_batch_size, ctx.exp.device,
-                       ctx.exp.unlearn_augment, sc.K, monitor)
+                       ctx.exp.unlearn_augment, sc.K, monitor, oracle_fr)
 
 
 def original(ctx: Context, scenario: str, seed: int):
@@ -89,7 +97,8 @@ def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
     return store.key({"scenario": scenario, "method": method, "seed": seed, "split": ctx.split.hash,
                       "hp": hyper_parameters(ctx, method), "original": orig_key, "retrained": ret_key,
                       "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
-                      "device": ctx.exp.device.split(":")[0], **({"amp": True} if ctx.exp.amp else {}), "v": 1})
+                      "device": ctx.exp.device.split(":")[0], **({"amp": True} if ctx.exp.amp else {}),
+                      **({"dtype": ctx.exp.dtype} if ctx.exp.dtype != "float32" else {}), "v": 1})
 
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
@@ -107,7 +116,7 @@ def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     if method == "retrained":
         model, seconds = ret_model, ret["seconds"]
     else:
-        data = unlearn_data(ctx, scenario)
+        data = unlearn_data(ctx, scenario, oracle=bool(hyper_parameters(ctx, method).get("oracle")))
         train.seed_everything(seed, ctx.exp.num_threads)
         t0 = time.perf_counter()
         with train.autocast(ctx.exp):
@@ -135,7 +144,7 @@ def run_log(ctx: Context, scenario: str, method: str, seed: int) -> list[dict]:
 
 
 def run_all(ctx: Context, methods=None, scenarios_=None, seeds=None) -> pd.DataFrame:
-    """Every (scenario, method, seed) → one long-form table (PAPER.md §5, Reporting)."""
+    """Every (scenario, method, seed) → one long-form table (docs/metrics.md#reporting)."""
     methods = list(methods or METHODS)
     jobs = [(s, m, seed) for seed in (seeds or ctx.exp.seeds) for s in (scenarios_ or ctx.exp.scenarios)
             for m in methods]

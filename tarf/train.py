@@ -95,7 +95,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed:
 def _recipe_params(exp: Experiment) -> dict:
     return {"dataset": exp.dataset, "arch": exp.model.arch, "width": exp.model.width,
             "train": vars(exp.train), "device": exp.device.split(":")[0],
-            **({"amp": True} if exp.amp else {}), **({"compile": True} if exp.compile else {})}
+            **({"amp": True} if exp.amp else {}), **({"compile": True} if exp.compile else {}),
+            **({"dtype": exp.dtype} if exp.dtype != "float32" else {})}
 
 
 def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.ndarray, test_idx: np.ndarray,
@@ -107,7 +108,7 @@ def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.nd
           **_recipe_params(exp), "v": 1}
     k = store.key(kp)
     num_classes = len(ds.classes) if label_space == "fine" else len(ds.hierarchy)
-    seed_everything(seed, exp.num_threads)  # same init for the original and its Retrained (PAPER.md §4)
+    seed_everything(seed, exp.num_threads)  # same init for the original and its Retrained (docs/metrics.md#retrained-reference)
     model = models.build(exp.model.arch, num_classes, exp.model.width, ds.in_channels, ds.family)
     ckpt = store.get_torch("models", k)
     if ckpt is None:

@@ -21,6 +21,13 @@ def tmp_store(tmp_path) -> Path:
         yield root
 
 
+@pytest.fixture(autouse=True)
+def _default_dtype():
+    """runner.context sets torch's default dtype from the profile (smoke: float64); undo it."""
+    yield
+    torch.set_default_dtype(torch.float32)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     n = torch.get_num_threads()

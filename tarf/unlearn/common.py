@@ -1,6 +1,6 @@
 """What every unlearning method receives, and the small training helpers they share.
 
-Methods see only what an unlearner has (PAPER.md §2, "who sees what"): the original model,
+Methods see only what an unlearner has (docs/scenarios.md#who-sees-what, "who sees what"): the original model,
 D_f and D_un as tensors with model-space labels, the number of model classes, and — for TARF
 only — K from the request. Evaluation-only sets (D_t, D_r, D_fr, D_ar, fine labels) never
 reach a method.
@@ -32,11 +32,15 @@ class UnlearnData:
     # Evaluation hook for dynamics plots (Fig. 5b, Obs. 6): called with the model at the end of
     # each epoch, its dict is merged into that epoch's log. None for timed runs (TIME excludes it).
     monitor: Callable[[nn.Module], dict] | None = None
+    # Evaluation only: the true D_fr as a bool mask over D_un, for TARF's oracle diagnostic (issue 17).
+    # The runner fills it only when TARF's hp["oracle"] is true; no method reads it otherwise.
+    oracle_fr: torch.Tensor | None = None
 
 
 def to_input(x: torch.Tensor, device: str = "cpu", augment: bool = False, generator=None):
-    """uint8 batch → float in [0, 1], channels_last, optionally random crop (pad 4) + flip."""
-    x = x.to(device, non_blocking=True).float().div_(255)
+    """uint8 batch → floats in [0, 1] (torch's default dtype: the profile's `dtype`), channels_last,
+    optionally random crop (pad 4) + flip."""
+    x = x.to(device, non_blocking=True).to(torch.get_default_dtype()).div_(255)
     if augment:
         x = augment_batch(x, generator)
     return x.contiguous(memory_format=torch.channels_last)
@@ -140,7 +144,7 @@ def predict(model: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: 
 
 
 def epoch_fractions(epochs: float) -> list[float]:
-    """Budgets may be fractional on CPU profiles (PAPER.md §7.3): 2.5 → [1, 1, 0.5]."""
+    """Budgets may be fractional on CPU profiles (docs/protocol.md#budget-scaling): 2.5 → [1, 1, 0.5]."""
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     whole = int(epochs)
