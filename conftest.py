@@ -1,4 +1,4 @@
-# nbval: stop comparing output types that change on every run (NOTEBOOKS.md §5).
+# nbval: stop comparing output types that change on every run (docs/protocol.md#nbval).
 def pytest_collectstart(collector):
     path = getattr(collector, "path", None)
     if path is not None and path.suffix == ".ipynb":

@@ -5,6 +5,7 @@
 # Each configuration caps or changes the kernels torch picks (oneDNN ISA, ATen's vector width,
 # MKL's code path) or the thread count, as a CPU without AVX-512 or with fewer cores would.
 set -uo pipefail
+export TARF_PROGRESS=0  # as the Makefile: no progress bars in executed outputs
 cd "$(dirname "$0")/.."
 declare -A CONFIGS=(
   [default]=""

@@ -1,4 +1,4 @@
-"""The TARF study of PAPER.md §13, on seeds kept apart from evaluation.
+"""The TARF study of docs/tarf.md#fashion-mnist-probe, on seeds kept apart from evaluation.
 
   python scripts/tarf_study.py default --seed 1 [key=v1,v2 ...] [--scenario S ...]
 
@@ -14,7 +14,7 @@ Rounds recorded so far (seed 1 unless said otherwise, two requests):
      abs_loss_change (2/4 cells, the data-mismatch ones).
   3. budget x BN, over all four scenarios (K = 0 rows give the metrics only): (epochs, t0, lr, k) in
      {(2, 0.5, 0.03, 0.02), (4, 1, 0.03, 0.02), (10, 2, 0.01, k_target 0.04 / k_matched 0.02) = the
-     paper's T, t0, lr and k (PAPER.md §6.6)} x bn_phase1 {train, keep}: is the scaled budget why
+     paper's T, t0, lr and k (docs/tarf.md#hyper-parameters)} x bn_phase1 {train, keep}: is the scaled budget why
      found targets stay learnt, and does the BN running-statistics drift of Phase I matter?
      Then the chosen setting (T 2, train) once more on seed 2, all four scenarios (rows with seed 2).
 """

@@ -3,7 +3,7 @@
   python scripts/tune.py default ga lr=1e-3,5e-3,1e-2 epochs=0.25,0.5 --seed 1 2 3 [--scenario all_matched ...]
 
 Writes results/<profile>/tuning_<method>.csv (one row per setting x seed) and prints the settings
-ranked by median Gap over the seeds; pick on all matched (BASELINES.md §0), never on an evaluation seed.
+ranked by median Gap over the seeds; pick on all matched (docs/protocol.md#tuning), never on an evaluation seed.
 """
 
 import argparse

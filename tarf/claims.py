@@ -1,4 +1,4 @@
-"""The paper's headline claims (PAPER.md §11) as checks on a results table: C1–C7, holds or not.
+"""The paper's headline claims (docs/protocol.md#claims) as checks on a results table: C1–C7, holds or not.
 
 :func:`evaluate` takes the long-form results (one row per scenario, method and seed, columns UA,
 RA, TA, MIA, Gap, TIME_min; the paper's ``paper_table3.csv`` works too) and, for C7, the
@@ -6,7 +6,7 @@ identification summary of ``tarf.tarf_analysis.identification_summary``. Checks 
 seeds. Every threshold is a field of :class:`Thresholds`. A check whose inputs are missing (a
 scenario or method not run) is "n/a", never a silent pass.
 
-| id | check (PAPER.md §11) |
+| id | check (docs/protocol.md#claims) |
 |----|----------------------|
 | C1 | target & data mismatch: UA(FT) − UA(Retrained) ≥ c1_min_ua_gap |
 | C2 | model mismatch: UA(Retrained) − UA(GA) ≥ c2_min_ua_gap |
@@ -135,7 +135,7 @@ def verdicts(table: pd.DataFrame, claims=None) -> pd.DataFrame:
         h = table.loc[table["claim"] == c, "holds"]
         h = h[h != NA]
         word = NA if h.empty else HOLDS if (h == HOLDS).all() else FAILS
-        rows.append({"claim": c, "paper (PAPER.md §11)": text, "checks": f"{int((h == HOLDS).sum())}/{len(h)}",
+        rows.append({"claim": c, "paper claim": text, "checks": f"{int((h == HOLDS).sum())}/{len(h)}",
                      "verdict": word})
     return pd.DataFrame(rows)
 

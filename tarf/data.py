@@ -1,4 +1,4 @@
-"""Data sets as in-memory uint8 tensors, with their class hierarchies (PAPER.md §3).
+"""Data sets as in-memory uint8 tensors, with their class hierarchies (docs/scenarios.md#hierarchies).
 
     ds = load("fmnist_embedded")          # the subset shipped inside the package; no files needed
     ds.x_train  # uint8 (N, C, H, W);  ds.y_train  # int64 fine labels;  ds.coarse_of[ds.y_train]
@@ -25,7 +25,7 @@ from . import paths
 
 DATASETS = ("fmnist_embedded", "fmnist", "cifar10", "cifar100")
 
-# --- hierarchies, as data by class name (PAPER.md §3) -------------------------------------------
+# --- hierarchies, as data by class name (docs/scenarios.md#hierarchies) -------------------------------------------
 
 # = torchvision.datasets.FashionMNIST.classes (written out so the embedded subset needs no torchvision)
 FMNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -37,7 +37,7 @@ FMNIST_HIERARCHY = (
     ("footwear", ("Sandal", "Sneaker", "Ankle boot")),
     ("bags", ("Bag",)),
 )
-# ASSUMPTION (PAPER.md §3.3): the paper groups CIFAR-10 by semantic proximity in an appendix table
+# ASSUMPTION (docs/scenarios.md#cifar-10): the paper groups CIFAR-10 by semantic proximity in an appendix table
 # that this project could not recover; these five pairs are the project's stand-in, a parameter.
 CIFAR10_HIERARCHY = (
     ("air_sea", ("airplane", "ship")),
@@ -283,7 +283,7 @@ _CACHE: dict = {}  # (name, resolved root) -> Dataset; notebooks call load() rep
 def load(name: str, root=None, download: bool = True) -> Dataset:
     """The data set `name` (one of DATASETS), cached in-process.
 
-    The cached tensors are shared between callers: never modify them in place (PAPER.md §8)."""
+    The cached tensors are shared between callers: never modify them in place (docs/scenarios.md#persisted-splits)."""
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
     key = (name, None if name == "fmnist_embedded" else data_root(root).resolve())

@@ -1,4 +1,4 @@
-"""Penultimate features of an original model and their 2-D embedding (PAPER.md §9, Obs. 1, 3, 5).
+"""Penultimate features of an original model and their 2-D embedding (docs/protocol.md#observations, Obs. 1, 3, 5).
 
 Features are the pooled activations before the linear head (``model.features``), in eval mode.
 They are computed on a seeded, persisted sample of at most ``per_class`` training images per fine

@@ -1,4 +1,4 @@
-"""UA, RA, TA, MIA-efficacy and Gap, one rule for every scenario (PAPER.md §5, BASELINES.md §10).
+"""UA, RA, TA, MIA-efficacy and Gap, one rule for every scenario (docs/metrics.md).
 
 All accuracies are percentages in eval mode, in the model's own label space. MIA is the
 confidence-feature SVC attack of OPTML-Group/Unlearn-Sparse `evaluation/SVC_MIA.py`

@@ -2,7 +2,7 @@
 
 Each ``obsN`` function returns what its figure plots plus the numbers its check reads; each
 ``obsN_verdict`` turns those numbers into a table of checks against thresholds that are function
-parameters (PAPER.md §9 gives the expected patterns), and :func:`print_verdict` prints it with
+parameters (docs/protocol.md#observations gives the expected patterns), and :func:`print_verdict` prints it with
 one sentence. Nothing here is tuned to a profile: smoke verdicts only show that the checks run.
 
 Representation checks use a chance-normalised k-nearest-neighbour **mixing index** in the
@@ -28,10 +28,10 @@ from .scenarios import labels as model_labels
 from .unlearn import common
 
 MISMATCHES = ("target_mismatch", "model_mismatch", "data_mismatch")
-BAR_METHODS = ("retrained", "ft", "ga", "l1_sparse", "bs")  # PAPER.md §9, Obs. 2 (+ L1-sparse, BS)
+BAR_METHODS = ("retrained", "ft", "ga", "l1_sparse", "bs")  # docs/protocol.md#observations, Obs. 2 (+ L1-sparse, BS)
 METHOD_NAMES = {"retrained": "Retrained", "ft": "FT", "rl": "RL", "ga": "GA", "iu": "IU", "bs": "BS",
                 "l1_sparse": "L1-sparse", "salun": "SalUn", "scrub": "SCRUB", "tarf": "TARF"}
-# Obs. 3: the expected relation of D_f to the scenario's other target/class data (PAPER.md §9)
+# Obs. 3: the expected relation of D_f to the scenario's other target/class data (docs/protocol.md#observations)
 OBS3_EXPECTED = {"target_mismatch": "split", "model_mismatch": "merged", "data_mismatch": "merged"}
 
 
@@ -331,8 +331,7 @@ def obs3_verdict(stats: pd.DataFrame, split_max: float = 0.5, merged_min: float 
 
 def obs4_verdict(rows: pd.DataFrame, ft_miss: float = 25.0, ga_miss: float = 30.0,
                  ga_ra_drop: float = 0.0) -> pd.DataFrame:
-    """Target / data mismatch: UA(FT) − UA(Retrained) ≥ ``ft_miss`` (FT keeps the concept; PAPER.md
-    §11 C1). Model mismatch: UA(Retrained) − UA(GA) ≥ ``ga_miss`` (C2) and RA(Retrained) − RA(GA)
+    """Target / data mismatch: UA(FT) − UA(Retrained) ≥ ``ft_miss`` (FT keeps the concept; docs/protocol.md#claims C1). Model mismatch: UA(Retrained) − UA(GA) ≥ ``ga_miss`` (C2) and RA(Retrained) − RA(GA)
     > ``ga_ra_drop`` (GA also lowers RA)."""
     m = _means(rows)
     checks = []

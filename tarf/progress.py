@@ -1,4 +1,4 @@
-"""One progress-bar switch for every long loop (NOTEBOOKS.md §9)."""
+"""One progress-bar switch for every long loop (docs/protocol.md#progress-bars)."""
 
 import os
 

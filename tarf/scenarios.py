@@ -1,4 +1,4 @@
-"""The four label-domain scenarios as persisted index splits (PAPER.md §1–3, §8).
+"""The four label-domain scenarios as persisted index splits (docs/scenarios.md).
 
 A split is drawn once from ``split_seed`` and stored; every later step (original, Retrained, every
 unlearning run, every metric) loads the same indices. Partitions are index arrays into the
@@ -31,7 +31,7 @@ class Scenario:
     num_classes: int
     given: list[str]
     concept: list[str]  # fine class names of the target concept
-    K: int  # target-concept model labels hidden in D_un (PAPER.md §3)
+    K: int  # target-concept model labels hidden in D_un (docs/scenarios.md#hierarchies)
     idx: dict[str, np.ndarray] = field(repr=False)  # PARTS → global indices (train or test arrays)
 
     def __getattr__(self, part):

@@ -1,4 +1,4 @@
-"""The TARF identification study (PAPER.md §13): which group score and which BatchNorm treatment in
+"""The TARF identification study (docs/tarf.md#fashion-mnist-probe): which group score and which BatchNorm treatment in
 Phase I find the hidden target groups, across requests, on a seed kept apart from evaluation.
 
 For each request × scenario × setting, one TARF run through the runner (cached); from its
@@ -49,5 +49,5 @@ def identification_study(profile: str, requests: dict[str, dict], grid: dict[str
         for score, s in by_score.items():
             top = sorted(s, key=lambda g: (-s[g], g))[: sc.K]
             rows.append({"request": rname, "scenario": scen, **hp, "score": score, "K": sc.K,
-                         "hidden": hidden, "top_k": top, "hit": top == hidden, **metrics})
+                         "hidden": hidden, "top_k": top, "hit": sorted(top) == hidden, **metrics})
     return pd.DataFrame(rows)

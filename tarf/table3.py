@@ -1,10 +1,10 @@
 """The paper's Table 3 layout (rows scenario × method, columns UA, RA, TA, MIA, Gap, TIME), its
-exports, and the join with the paper's own numbers (PAPER.md §10).
+exports, and the join with the paper's own numbers (docs/protocol.md#table-3).
 
 The paper's Table 3 ships with the package as data, ``tarf/assets/paper_table3.csv`` (long form:
 dataset, scenario, method, UA, RA, TA, MIA, Gap, TIME_min; Gap blank for Retrained), transcribed
 from the ICLR 2026 version. Five of its printed Gaps do not equal the mean of the four printed
-absolute differences (PAPER.md §10); they are kept as printed and flagged in comparisons.
+absolute differences (docs/protocol.md#table-3); they are kept as printed and flagged in comparisons.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ METHOD_NAMES = {"retrained": "Retrained", "ft": "FT", "rl": "RL", "ga": "GA", "i
                 "l1_sparse": "L1-sparse", "salun": "SalUn", "scrub": "SCRUB", "tarf": "TARF"}
 SCENARIO_NAMES = {"all_matched": "all matched", "target_mismatch": "target mismatch",
                   "model_mismatch": "model mismatch", "data_mismatch": "data mismatch"}
-# (dataset, scenario, method) whose printed Gap differs by > 0.02 from the recomputed mean (§10)
+# (dataset, scenario, method) whose printed Gap differs by > 0.02 from the recomputed mean (docs/protocol.md#table-3)
 PAPER_GAP_FLAGS = {("cifar10", "data_mismatch", "bs"), ("cifar100", "target_mismatch", "salun"),
                    ("cifar100", "target_mismatch", "scrub"), ("cifar100", "model_mismatch", "bs"),
                    ("cifar100", "data_mismatch", "rl")}
@@ -44,7 +44,7 @@ def paper_table3(dataset: str | None = None) -> pd.DataFrame:
 
 
 def _order(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows in the paper's order: scenarios as in PAPER.md §1, methods as in Table 3."""
+    """Rows in the paper's order: scenarios as in docs/scenarios.md#the-four-scenarios, methods as in Table 3."""
     s = df["scenario"].map({s: i for i, s in enumerate(SCENARIOS)})
     m = df["method"].map({m: i for i, m in enumerate(METHOD_ORDER)})
     return df.assign(_s=s, _m=m).sort_values(["_s", "_m"], kind="stable").drop(columns=["_s", "_m"])
@@ -96,7 +96,7 @@ def time_table(results: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
 def compare_with_paper(results: pd.DataFrame, dataset: str, metrics=METRICS) -> pd.DataFrame:
     """Our means next to the paper's numbers and the differences (ours − paper), joined on
     (scenario, method); empty when ``dataset`` is not in the paper's Table 3. ``paper Gap`` flags the
-    printed Gaps that do not add up (PAPER.md §10)."""
+    printed Gaps that do not add up (docs/protocol.md#table-3)."""
     if dataset not in PAPER_DATASETS:
         return pd.DataFrame()
     ours = results.groupby(["scenario", "method"])[list(metrics)].mean()

@@ -1,5 +1,5 @@
 """The data behind notebook 09: TARF's phases (paper Fig. 4), its target identification (Fig. 5a,
-PAPER.md §6.3 and the §13 probe), its dynamics against Retrained (Fig. 5b) and its ablations (Fig. 7).
+docs/tarf.md#identification and the Fashion-MNIST probe (docs/tarf.md#fashion-mnist-probe)), its dynamics against Retrained (Fig. 5b) and its ablations (Fig. 7).
 
 Everything reads the runs the runner caches (``runner.run_one`` / ``runner.run_log``), or runs a
 **variant**: TARF with some of its hyper-parameters overridden, evaluated on D_t, D_r, D_f and
@@ -22,7 +22,7 @@ from . import metrics, runner, store, train, unlearn
 from .scenarios import labels as model_labels
 from .unlearn import tarf as tarf_method
 
-SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change")  # group scores (PAPER.md §6.3, §13)
+SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change")  # group scores (docs/tarf.md#group-scores)
 MONITOR_SETS = ("D_t", "D_r", "D_f", "D_fr", "D_ar")  # accuracies logged per epoch by variants
 
 
@@ -107,7 +107,7 @@ def identification_summary(ctx, scenarios=None, seeds=None) -> pd.DataFrame:
 
 
 def probe(ctx, groups: pd.DataFrame) -> pd.DataFrame:
-    """PAPER.md §13: what each group score would identify (top-K), from the same Phase I.
+    """docs/tarf.md#fashion-mnist-probe: what each group score would identify (top-K), from the same Phase I.
 
     Phase I does not depend on the score, so one run serves all three. Precision and recall are
     those of the samples of the top-K groups against D_fr."""

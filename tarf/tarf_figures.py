@@ -1,4 +1,4 @@
-"""Figures of notebooks 09 (TARF: paper Fig. 4, 5a, 5b, 7 and the §13 probe) and 10 (Table 3 Gaps).
+"""Figures of notebooks 09 (TARF: paper Fig. 4, 5a, 5b, 7 and the Fashion-MNIST probe (docs/tarf.md#fashion-mnist-probe)) and 10 (Table 3 Gaps).
 
 Each function takes the DataFrame made by ``tarf.tarf_analysis`` or ``tarf.table3`` and returns a
 figure; notebooks save it with ``tarf.plotting.save(fig, name, profile, data)`` and show it.
@@ -102,7 +102,7 @@ def identification(groups: pd.DataFrame, score: str = "acc_drop"):
 
 
 def probe(groups: pd.DataFrame, scores=("acc_drop", "abs_acc_change", "abs_loss_change")):
-    """PAPER.md §13: the three group scores side by side, each with its own top-K starred."""
+    """docs/tarf.md#fashion-mnist-probe: the three group scores side by side, each with its own top-K starred."""
     scen = list(dict.fromkeys(groups["scenario"]))
     fig, axes = plt.subplots(len(scen), len(scores), figsize=(4.2 * len(scores), 3.3 * len(scen)), squeeze=False)
     for row, s in zip(axes, scen):

@@ -1,4 +1,4 @@
-"""Hyper-parameter sweeps on a separate seed (BASELINES.md §0: tune on all matched only, by Gap).
+"""Hyper-parameter sweeps on a separate seed (docs/protocol.md#tuning: tune on all matched only, by Gap).
 
 A sweep runs one method over a grid of hyper-parameters through the normal runner (so every run is
 cached in the store) and returns one row per setting; the chosen values go into the profile's params

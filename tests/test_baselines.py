@@ -1,4 +1,4 @@
-"""Each baseline does what its paper / reference code says, on a tiny problem (BASELINES.md §2–9)."""
+"""Each baseline does what its paper / reference code says, on a tiny problem (docs/baselines.md#the-eight-baselines)."""
 
 import numpy as np
 import pytest

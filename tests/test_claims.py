@@ -1,4 +1,4 @@
-"""The headline-claim checks C1–C7 (PAPER.md §11) on constructed tables with known verdicts."""
+"""The headline-claim checks C1–C7 (docs/protocol.md#claims) on constructed tables with known verdicts."""
 
 import numpy as np
 import pandas as pd

@@ -258,7 +258,7 @@ def test_cifar100_hierarchy_from_files(tmp_path, monkeypatch):
 
 
 @pytest.mark.skipif(not (data.data_root() / "cifar-100-python" / "meta").is_file(), reason="no real CIFAR-100")
-def test_real_cifar100_people():  # PAPER.md §3.2 test expectation
+def test_real_cifar100_people():  # docs/scenarios.md#cifar-100 test expectation
     ds = data.load("cifar100", download=False)
     people = ds.coarse_classes.index("people")
     assert people == 14 and [ds.classes.index(c) for c in ("baby", "boy", "girl", "man", "woman")] == [2, 11, 35, 46, 98]

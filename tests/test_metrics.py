@@ -1,4 +1,4 @@
-"""Metrics on constructed cases whose answers are known by hand (PAPER.md §5, BASELINES.md §10)."""
+"""Metrics on constructed cases whose answers are known by hand (docs/metrics.md)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Structure tests of the notebooks, params and executed copies (no kernel needed; NOTEBOOKS.md §10)."""
+"""Structure tests of the notebooks, params and executed copies (no kernel needed; docs/protocol.md#structure-tests)."""
 
 import json
 import pathlib

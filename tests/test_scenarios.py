@@ -1,4 +1,4 @@
-"""The four scenarios as index splits (PAPER.md §1–3, §8): identities, label spaces, K, persistence,
+"""The four scenarios as index splits (docs/scenarios.md): identities, label spaces, K, persistence,
 and one error per kind of invalid request, each naming the culprit and what would be valid."""
 
 import dataclasses

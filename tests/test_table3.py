@@ -27,7 +27,7 @@ def test_paper_table_loads_with_80_rows():
 
 
 def test_exactly_the_flagged_paper_gaps_do_not_add_up():
-    """PAPER.md §10: five printed Gaps differ by > 0.02 from the mean of the four printed |differences|."""
+    """docs/protocol.md#table-3: five printed Gaps differ by > 0.02 from the mean of the four printed |differences|."""
     p = table3.paper_table3()
     ret = p[p["method"] == "retrained"].set_index(["dataset", "scenario"])
     off = set()

@@ -1,11 +1,11 @@
-"""TARF (PAPER.md §6): schedules, phases, identification, gradient cleaning, every switch.
+"""TARF (docs/tarf.md): schedules, phases, identification, gradient cleaning, every switch.
 
 The synthetic problem: six classes, each a random 12×12 pattern plus noise (12×12 rather than
 8×8 so that ResNet-18's last BatchNorm sees 2×2 maps and a batch of one sample still works).
 In classes 3, 4 and 5 the second half of the images are near-copies of the first half, so
 ascent on the first half (D_f) drags the second half (D_fr, same model label, in D_un) with it —
 representation gravity by construction. The original is trained only briefly on purpose: a
-saturated model has a vanishing CE gradient and nothing moves under ascent (PAPER.md §13).
+saturated model has a vanishing CE gradient and nothing moves under ascent (docs/tarf.md#fashion-mnist-probe).
 The end-to-end runs score groups by mean |Δloss|: with 6 images per D_un group and a weak
 original, accuracy changes come in coarse steps and a signed drop misses groups whose accuracy
 was already low, so acc_drop / abs_acc_change are tested on constructed scores instead.
@@ -172,7 +172,7 @@ def test_group_mode_marks_exactly_top_K_groups():
 
 
 def test_signed_vs_absolute_accuracy_score():
-    # group 2's accuracy *rises* (the Ankle-boot effect of PAPER.md §13): only |change| sees it
+    # group 2's accuracy *rises* (the Ankle-boot effect of docs/tarf.md#fashion-mnist-probe): only |change| sees it
     before, after, y = _fake(4, [1, 0, 0])
     before[1][(y == 2).nonzero().flatten()[:3]] = False
     hp = dict(T.DEFAULTS)
@@ -387,3 +387,153 @@ def test_invalid_K_from_request(problem):
     data.K = C
     with pytest.raises(ValueError, match="K="):
         T.unlearn(problem[0], data, HP, 0)
+
+
+# ------------------------------------------- issue 17: mixed Phase I, extra read-outs, oracle
+
+
+def test_new_keys_at_their_defaults_change_nothing(problem):
+    a, log_a, _, _ = _run(problem)
+    data, _ = _split(problem, (4,))
+    b, log_b = T.unlearn(problem[0], data, {**HP, "phase1_batches": "forget", "oracle": False}, 0)
+    assert _same(a, b)
+    assert _ident(log_a) == _ident(log_b) and _ident(log_b)["oracle"] is False
+    assert [e["loss_f"] for e in log_a][:2] == [e["loss_f"] for e in log_b][:2]
+
+
+def _phase1_state(problem, hp, edit=None):
+    """Parameters and buffers at the end of Phase I (a monitor snapshot), after `edit(data)`."""
+    snaps = []
+    data, _ = _split(problem, (4,), monitor=lambda m: snaps.append(
+        {k: v.detach().clone() for k, v in m.state_dict().items()}) or {})
+    if edit is not None:
+        edit(data)
+    _, log = T.unlearn(problem[0], data, {**HP, **hp}, 0)
+    return snaps[0], log, data
+
+
+def _relabel(data):
+    data.y_un = (data.y_un + 1) % C  # every D_un label wrong; still six groups
+
+
+def _invert(data):
+    data.x_un = 255 - data.x_un
+
+
+def test_mixed_phase1_forwards_D_un_without_a_loss_gradient(problem):
+    mixed = {"phase1_batches": "mixed"}
+    ref, log, data = _phase1_state(problem, mixed)
+    n_f, n_un, bs = len(data.x_f), len(data.x_un), data.batch_size
+    assert log[0]["steps"] == log[1]["steps"] == math.ceil((n_f + n_un) / bs)  # Phase II's loader
+    assert math.isnan(log[0]["loss_un"])  # no D_un sample is trained on in Phase I
+    relabelled, _, _ = _phase1_state(problem, mixed, _relabel)
+    assert all(torch.equal(ref[k], relabelled[k]) for k in ref)  # labels never reach the loss
+    inverted, _, _ = _phase1_state(problem, mixed, _invert)
+    assert not all(torch.equal(ref[k], inverted[k]) for k in ref)  # pixels act through BN
+    # control: with D_f-only Phase I batches the D_un pixels do not matter at all
+    a, _, _ = _phase1_state(problem, {})
+    b, _, _ = _phase1_state(problem, {}, _invert)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["bn1.running_mean"], ref["bn1.running_mean"])
+
+
+def test_mixed_phase1_with_paired_batching(problem):
+    _, log, data = _phase1_state(problem, {"phase1_batches": "mixed", "batching": "paired"})
+    assert log[0]["steps"] == math.ceil(len(data.x_un) / data.batch_size)
+
+
+def test_absorption_and_proximity_rank_a_constructed_case():
+    pred_o = torch.tensor([4] * 10)
+    pred_1 = torch.tensor([4] * 3 + [2] * 5 + [0] * 2)
+    ab = T.absorption(pred_o, pred_1, [0, 1, 2, 4])
+    assert ab == pytest.approx({0: 20.0, 1: 0.0, 2: 50.0, 4: -70.0})
+    before, after, y = _fake(4, [0, 0, 0, 0, 0])
+    extra = {"absorption": {g: ab.get(g, 0.0) for g in range(5)},
+             "proximity": {0: 0.1, 1: 0.9, 2: 0.2, 3: 0.95, 4: 0.3}}
+    for score, want in [("absorption", [2, 0]), ("proximity", [3, 1])]:
+        mask, rec = T.identify(before, after, y, 2, {**T.DEFAULTS, "group_score": score}, extra)
+        assert rec["groups"] == want and rec["score"] == score
+        assert torch.equal(mask, torch.isin(y, torch.tensor(want)))
+        assert rec["group_absorption"] == extra["absorption"]
+        assert rec["group_proximity"] == extra["proximity"]
+    with pytest.raises(ValueError, match="proximity"):
+        T.identify(before, after, y, 1, {**T.DEFAULTS, "group_score": "proximity"})
+
+
+def test_readouts_end_to_end(problem):
+    """Group 4's near-copies of D_f are the nearest in θo's features; absorption is the shift of
+    D_f's predictions between θo and θ_t1 (here D_f's own label: the data-mismatch structure)."""
+    preds = []
+    data, _ = _split(problem, (4,), monitor=lambda m: preds.append(
+        common.predict(m, data.x_f).argmax(1)) or {})
+    _, log = T.unlearn(problem[0], data, {**HP, "group_score": "proximity"}, 0)
+    rec = _ident(log)
+    prox = rec["group_proximity"]
+    assert set(prox) == set(range(C)) and max(prox, key=prox.get) == 4 and prox[4] > 0.99
+    assert rec["groups"] == [4] and rec["score"] == "proximity"
+    pred_o = common.predict(problem[0], data.x_f).argmax(1)
+    assert rec["group_absorption"] == T.absorption(pred_o, preds[0], list(range(C)))
+    assert sum(rec["group_absorption"].values()) == pytest.approx(0.0)  # every label is in D_un
+    assert rec["group_absorption"][4] < 0  # ascent moves D_f off its own label
+    _, log = T.unlearn(problem[0], _split(problem, (4,))[0], {**HP, "group_score": "absorption"}, 0)
+    ab = _ident(log)["group_absorption"]
+    assert _ident(log)["groups"] == [max(ab, key=lambda g: (ab[g], -g))]
+
+
+def test_oracle_sets_tau_zero_exactly_on_the_mask(problem):
+    data, is_fr = _split(problem, (4,))
+    mask = torch.from_numpy(is_fr).clone()
+    mask[0] = True  # not a union of model-label groups: the mask itself is used, not its groups
+    data.oracle_fr = mask
+    hp = {**HP, "oracle": True}
+    a, log = T.unlearn(problem[0], data, hp, 0)
+    rec = _ident(log)
+    want = torch.nonzero(mask).flatten().tolist()
+    assert rec["identified_idx"] == want and rec["oracle"] is True and rec["mode"] == "oracle"
+    assert rec["groups"] is None and rec["group_proximity"]  # the read-outs are still recorded
+    assert log[1]["tau1_fraction"] == pytest.approx(1 - mask.float().mean().item())
+    # τ = 0 exactly there: inverting the masked images after Phase I changes nothing ...
+    data2, _ = _split(problem, (4,))
+    data2.oracle_fr = mask
+    data2.monitor = _mutate(data2.x_un, torch.tensor(want), when=0)
+    b, _ = T.unlearn(problem[0], data2, hp, 0)
+    assert _same(a, b)
+    # ... inverting one unmasked image does
+    data3, _ = _split(problem, (4,))
+    data3.oracle_fr = mask
+    data3.monitor = _mutate(data3.x_un, torch.tensor([1]), when=0)
+    c, _ = T.unlearn(problem[0], data3, hp, 0)
+    assert not _same(a, c)
+    # the true D_fr mask is a whole group here
+    data4, _ = _split(problem, (4,))
+    data4.oracle_fr = torch.from_numpy(is_fr)
+    _, log4 = T.unlearn(problem[0], data4, hp, 0)
+    assert _ident(log4)["groups"] == [4]
+
+
+def test_oracle_needs_the_mask(problem):
+    data, _ = _split(problem, (4,))
+    with pytest.raises(ValueError, match="oracle_fr"):
+        T.unlearn(problem[0], data, {**HP, "oracle": True}, 0)
+    data.oracle_fr = torch.zeros(3, dtype=torch.bool)
+    with pytest.raises(ValueError, match="oracle_fr"):
+        T.unlearn(problem[0], data, {**HP, "oracle": True}, 0)
+
+
+@pytest.mark.parametrize("bad,key", [({"phase1_batches": "x"}, "phase1_batches"),
+                                     ({"oracle": "yes"}, "oracle")])
+def test_new_switches_validated(problem, bad, key):
+    data, _ = _split(problem, (4,))
+    with pytest.raises(ValueError, match=f"{key}=.*choose one of"):
+        T.unlearn(problem[0], data, {**HP, **bad}, 0)
+
+
+def test_runner_fills_the_oracle_mask_only_when_asked(smoke_exp, smoke_ds, smoke_split):
+    from tarf import runner
+
+    ctx = runner.Context(smoke_exp, smoke_ds, smoke_split)
+    assert runner.unlearn_data(ctx, "target_mismatch").oracle_fr is None
+    sc = smoke_split["target_mismatch"]
+    m = runner.unlearn_data(ctx, "target_mismatch", oracle=True).oracle_fr
+    assert m.dtype == torch.bool and len(m) == len(sc.un) and int(m.sum()) == len(sc.fr)
+    assert np.array_equal(sc.un[m.numpy()], sc.fr)

@@ -4,6 +4,10 @@ Every method module defines ``unlearn(model, data, hp, seed) -> (model, log)``:
 ``model`` the original (never modified), ``data`` an :class:`UnlearnData`, ``hp`` a dict of
 hyper-parameters (the method's ``DEFAULTS`` updated from params), ``seed`` an int; it returns the
 unlearned model and a list of per-epoch dicts.
+
+Comments on hyper-parameters carry evidence tags (docs/README.md#evidence-tags): [P] stated in the
+paper, [P*] a paper value from an appendix-level detail (provisional), [R] the reference code's behaviour, [D] a project
+decision where neither says. Each method's reference and deviations: docs/baselines.md, docs/tarf.md.
 """
 
 from importlib import import_module

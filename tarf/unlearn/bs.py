@@ -1,4 +1,4 @@
-"""BS — Boundary Shrink: pull each forgetting sample to its nearest wrong class (BASELINES.md §6).
+"""BS — Boundary Shrink: pull each forgetting sample to its nearest wrong class (docs/baselines.md#bs).
 
 Reference: Chen et al., "Boundary Unlearning", CVPR 2023; ported in OPTML-Group/Unlearn-Saliency
 `Classification/unlearn/boundary_sh.py` (`boundary_shrink`, `FGSM_perturb`); original
@@ -11,7 +11,7 @@ the model here (models.py). The attack fails when y_nb = y; the share with y_nb 
 `attack_success`.
 Deviations: none from the Saliency port (weight decay 5e-4, the profile batch, lr 1e-5). The
 original code normalised outside the model, used AllCNN, no weight decay, batch 64, seed 2022.
-Epochs may be fractional (PAPER.md §7.3). Option `bn_stats="keep"`, as for GA (ga.py): batch
+Epochs may be fractional (docs/protocol.md#budget-scaling). Option `bn_stats="keep"`, as for GA (ga.py): batch
 statistics in the forward pass, BN running statistics not dragged to D_f's.
 """
 
@@ -24,8 +24,8 @@ from ..progress import progress
 from . import common
 
 DEFAULTS = {
-    "epochs": 10,  # Boundary-Unlearning-Code / Saliency port; CPU profiles scale it (PAPER.md §7.3)
-    "lr": 1e-5,  # original code's value (BASELINES §6; port scripts use 1e-6..5e-6)
+    "epochs": 10,  # Boundary-Unlearning-Code / Saliency port; CPU profiles scale it (docs/protocol.md#budget-scaling)
+    "lr": 1e-5,  # original code's value (docs/baselines.md#bs; port scripts use 1e-6..5e-6)
     "momentum": 0.9,  # Unlearn-Saliency arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Saliency arg_parser default (the original had none)
     "eps": 0.1,  # `bound = 0.1`, hard-coded in boundary_sh.py and the original

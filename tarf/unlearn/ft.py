@@ -1,10 +1,10 @@
-"""FT — fine-tune the original on the remaining data D_un with cross-entropy (BASELINES.md §2).
+"""FT — fine-tune the original on the remaining data D_un with cross-entropy (docs/baselines.md#ft).
 
 Reference: Jia et al., "Model Sparsity Can Simplify Machine Unlearning", NeurIPS 2023;
 OPTML-Group/Unlearn-Sparse `unlearn/FT.py` (`FT` → `FT_iter(with_l1=False)`).
 Deviations: none in the update rule. The reference's MultiStep schedule (91/136) never fires
 within 10 epochs, so the lr is constant here; its `.cuda()` calls become `data.device`;
-epochs may be fractional (CPU profiles, PAPER.md §7.3).
+epochs may be fractional (CPU profiles, docs/protocol.md#budget-scaling).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from ..progress import progress
 from . import common
 
 DEFAULTS = {
-    "epochs": 10,  # Unlearn-Sparse README (--unlearn_epochs 10); CPU profiles scale it (PAPER.md §7.3)
-    "lr": 0.01,  # Unlearn-Sparse README; published numbers used a per-setting search (BASELINES §2)
+    "epochs": 10,  # Unlearn-Sparse README (--unlearn_epochs 10); CPU profiles scale it (docs/protocol.md#budget-scaling)
+    "lr": 0.01,  # Unlearn-Sparse README; published numbers used a per-setting search (docs/baselines.md#ft)
     "momentum": 0.9,  # Unlearn-Sparse arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Sparse arg_parser default
 }

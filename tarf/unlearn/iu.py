@@ -1,4 +1,4 @@
-"""IU — one-shot influence unlearning with the WoodFisher recursion (BASELINES.md §5).
+"""IU — one-shot influence unlearning with the WoodFisher recursion (docs/baselines.md#iu).
 
 Reference: Izzo et al. / Koh & Liang influence unlearning as implemented by Jia et al., NeurIPS
 2023: OPTML-Group/Unlearn-Sparse `unlearn/Wfisher.py` (`Wfisher` and the *second* `woodfisher`
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from . import common
 
 DEFAULTS = {
-    "alpha": 10.0,  # BASELINES.md table (sweep {1, 2, 5, 10, 20}); the reference's shared default 0.2 is too small
+    "alpha": 10.0,  # docs/baselines.md#defaults table (sweep {1, 2, 5, 10, 20}); the reference's shared default 0.2 is too small
     "N": 1000,  # Wfisher.py `woodfisher` (hard-coded N = 1000, stop after index N+1); CPU note: the
     # per-sample pass costs min(N+2, |D_un|) single-sample backward passes on any profile
 }

@@ -1,4 +1,4 @@
-"""L1-sparse — fine-tune on D_un with a linearly decaying ℓ1 penalty (BASELINES.md §7).
+"""L1-sparse — fine-tune on D_un with a linearly decaying ℓ1 penalty (docs/baselines.md#l1-sparse).
 
 Loss at epoch e (0-based): CE + α_e·Σ|θ| over ALL parameters (conv, BN, linear, biases), with
 α_e = γ·(1 − e/(E − E_no)) for e < E − E_no, else 0; if E − E_no = 0, α_e = γ (the reference's
@@ -16,11 +16,11 @@ from __future__ import annotations
 from .ft import finetune
 
 DEFAULTS = {
-    "epochs": 10,  # Unlearn-Sparse README (--unlearn_epochs 10); CPU profiles scale it (PAPER.md §7.3)
+    "epochs": 10,  # Unlearn-Sparse README (--unlearn_epochs 10); CPU profiles scale it (docs/protocol.md#budget-scaling)
     "lr": 0.01,  # Unlearn-Sparse README
     "momentum": 0.9,  # Unlearn-Sparse arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Sparse arg_parser default
-    "gamma": 1e-4,  # BASELINES.md table (public scripts ~1e-4; not confirmed by the paper)
+    "gamma": 1e-4,  # docs/baselines.md#defaults table (public scripts ~1e-4; not confirmed by the paper)
     "no_l1_epochs": 0,  # Unlearn-Sparse arg_parser default (--no-l1-epochs 0)
 }
 

@@ -1,4 +1,4 @@
-"""RL — random labels on D_f, true labels on D_un, cross-entropy (BASELINES.md §3).
+"""RL — random labels on D_f, true labels on D_un, cross-entropy (docs/baselines.md#rl).
 
 Reference: random labelling (Golatkar et al., CVPR 2020) as run by Fan et al., "SalUn", ICLR 2024; OPTML-Group/Unlearn-Saliency `Classification/unlearn/RL.py` (absent from Sparse).
 Default `rl_mode="mixed"`: each epoch, relabel D_f uniformly over the model's C classes from the
@@ -10,7 +10,7 @@ Deviations: a drawn label may equal the true one, as in the reference; `exclude_
 draws from the other C−1 classes instead (not in the reference). Random labels come from the
 run's seeded generator instead of the global numpy/torch RNG; the reference's broken warm-up
 branch is omitted; the logged `loss` covers every batch (the reference meters only the retain
-pass in sequential mode); epochs may be fractional (PAPER.md §7.3).
+pass in sequential mode); epochs may be fractional (docs/protocol.md#budget-scaling).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from ..progress import progress
 from . import common
 
 DEFAULTS = {
-    "epochs": 10,  # Unlearn-Saliency README (RL: --unlearn_epochs 10); CPU profiles scale it (PAPER.md §7.3)
-    "lr": 0.01,  # Unlearn-Saliency README range / BASELINES.md table
+    "epochs": 10,  # Unlearn-Saliency README (RL: --unlearn_epochs 10); CPU profiles scale it (docs/protocol.md#budget-scaling)
+    "lr": 0.01,  # Unlearn-Saliency README range / docs/baselines.md#defaults table
     "momentum": 0.9,  # Unlearn-Saliency arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Saliency arg_parser default
-    "rl_mode": "mixed",  # BASELINES §3 [D]: one code path for every dataset; "sequential" = ref. CIFAR-10
-    "exclude_true_label": False,  # BASELINES §3: the reference may draw the true label
+    "rl_mode": "mixed",  # docs/baselines.md#rl [D]: one code path for every dataset; "sequential" = ref. CIFAR-10
+    "exclude_true_label": False,  # docs/baselines.md#rl: the reference may draw the true label
 }
 
 

@@ -1,4 +1,4 @@
-"""SalUn — RL restricted to the weights most salient for forgetting (BASELINES.md §8).
+"""SalUn — RL restricted to the weights most salient for forgetting (docs/baselines.md#salun).
 
 Reference: Fan et al., "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency",
 ICLR 2024; OPTML-Group/Unlearn-Saliency `Classification/generate_mask.py` (`save_gradient_ratio`)
@@ -26,13 +26,13 @@ from . import common
 from .rl import relabel_train
 
 DEFAULTS = {
-    "epochs": 10,  # Unlearn-Saliency README (random forgetting example); CPU profiles scale it (PAPER.md §7.3)
+    "epochs": 10,  # Unlearn-Saliency README (random forgetting example); CPU profiles scale it (docs/protocol.md#budget-scaling)
     "lr": 0.013,  # Unlearn-Saliency README example for random forgetting
     "momentum": 0.9,  # Unlearn-Saliency arg_parser default
     "weight_decay": 5e-4,  # Unlearn-Saliency arg_parser default
     "mask_ratio": 0.5,  # Unlearn-Saliency README (--mask_path .../with_0.5.pt)
-    "salun_freeze": "legacy",  # BASELINES §8 [D]: the code behind the paper's numbers
-    "rl_mode": "mixed",  # as rl.py (BASELINES §3 [D])
+    "salun_freeze": "legacy",  # docs/baselines.md#salun [D]: the code behind the paper's numbers
+    "rl_mode": "mixed",  # as rl.py (docs/baselines.md#rl [D])
     "exclude_true_label": False,  # as rl.py; the reference may draw the true label
 }
 

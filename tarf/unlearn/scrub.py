@@ -1,4 +1,4 @@
-"""SCRUB — teacher–student max/min distillation (BASELINES.md §9).
+"""SCRUB — teacher–student max/min distillation (docs/baselines.md#scrub).
 
 Reference: Kurmanji et al., "Towards Unbounded Machine Unlearning", NeurIPS 2023;
 meghdadk/SCRUB `thirdparty/repdistiller/helper/loops.py` (`train_distill`),
@@ -11,8 +11,7 @@ e ≤ msteps one max pass over D_f minimising −KL_T; then one min pass over D_
 γ·CE(z_s, y) + α·KL_T.
 Deviations: the SGDA smoothing term `param_dist(student, swa, smoothing)` is omitted (removed
 upstream in commits 812dd5d / 98ffb11); the β·loss_kd term is dropped (always 0 for
-distill='kd'); 5 epochs instead of the notebook's 3 (inferred from the paper's TIME, BASELINES
-§9); epochs may be fractional (PAPER.md §7.3) and then each pass of the last epoch stops early.
+distill='kd'); 5 epochs instead of the notebook's 3 (inferred from the paper's TIME, docs/baselines.md#scrub); epochs may be fractional (docs/protocol.md#budget-scaling) and then each pass of the last epoch stops early.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from ..progress import progress
 from . import common
 
 DEFAULTS = {
-    "epochs": 5,  # BASELINES §9 [D] (notebook 3, follow-ups 10; 5 from Table 3 TIME); CPU profiles scale it
+    "epochs": 5,  # docs/baselines.md#scrub [D] (notebook 3, follow-ups 10; 5 from Table 3 TIME); CPU profiles scale it
     "lr": 5e-4,  # large_scale_unlearning.ipynb (sgda_learning_rate)
     "momentum": 0.9,  # large_scale_unlearning.ipynb
     "weight_decay": 5e-4,  # large_scale_unlearning.ipynb

@@ -1,16 +1,18 @@
-"""TARF — target-aware forgetting (PAPER.md §6).
+"""TARF — target-aware forgetting (docs/tarf.md).
 
     L(t) = k(t)·(−mean CE on D_f) + (1/|D_un|)·Σ_{D_un} τ·CE,   k(t) = max(k·(T − t − t0)/T, 0)
 
-Phase I (t < t1): ascent on D_f only (τ ≡ 0). At t = t1, once: identify the target-concept data
+Phase I (t < t1): ascent on D_f only (τ ≡ 0; phase1_batches "mixed": over Phase II's batches, the
+D_un part forwarded at loss weight 0). At t = t1, once: identify the target-concept data
 hidden in D_un from how far Phase I moved them (group mode: the top-K model-label groups by a
 score; sample mode: the top-p% samples by |Δloss|), set τ = 0 for them, τ = 1 for the rest, and
-freeze τ. Phase II (t1 ≤ t < T − t0): the full objective over mixed D_f ∪ D_un batches.
+freeze τ (oracle, a diagnostic: τ = 0 exactly on the true D_fr instead). Phase II (t1 ≤ t <
+T − t0): the full objective over mixed D_f ∪ D_un batches.
 Phase III (t ≥ T − t0): the retaining term alone (k = 0).
 
-Project decisions ([D], PAPER.md §6.3–6.8 unless said otherwise):
+Project decisions ([D], docs/tarf.md#project-decisions unless said otherwise):
 - t is the 0-based epoch; k(t) is constant within an epoch.
-- Fractional T, t1, t0 (CPU profiles, §7.3): the run is cut at every whole epoch and at t1 and
+- Fractional T, t1, t0 (CPU profiles, docs/tarf.md#fractional-budgets): the run is cut at every whole epoch and at t1 and
   T − t0 into segments; a segment [a, b) runs (b − a)·n steps, rounded half up and at least one,
   of its phase's loader (n = that loader's steps per epoch, each segment reshuffles), so phases
   switch at step boundaries. k of a segment is k(floor(a)) (0 in Phase III). With whole numbers
@@ -19,7 +21,26 @@ Project decisions ([D], PAPER.md §6.3–6.8 unless said otherwise):
 - Samples with τ = 0 are not even forwarded in Phases II–III (they stay in the 1/|B ∩ D_un|
   denominator): zero gradient, and — as in a retraining without them — no influence through
   BatchNorm batch statistics either. More generally a sample is forwarded only if its loss weight
-  is non-zero.
+  is non-zero — with one exception, phase1_batches "mixed" (issue 17's fit study): Phase I then
+  runs Phase II's loader (per `batching`, so as many steps per epoch as Phase II) and forwards the
+  D_un part of each batch in the same pass as D_f, so BatchNorm's batch and running statistics see
+  mixed data, but leaves it out of the loss: its labels never matter and it reaches the gradient
+  only through the batch statistics. A batch with no weighted sample (no D_f in it, or k(t) = 0)
+  is skipped as a whole, as before: no forward pass, no optimiser step. Default "forget": Phase I
+  batches are D_f only.
+- Group scores: all five are computed and recorded once per run when K > 0, whichever one drives
+  the identification. acc_drop [P], abs_acc_change and abs_loss_change (docs/tarf.md#group-scores);
+  absorption = for each D_un model-label group g, 100 × (share of D_f predicted g at θ_t1 − share
+  at θo), eval mode, in percentage points (higher = D_f's predictions moved into g); proximity =
+  cosine similarity in θo between the mean penultimate feature (model.features) of D_un's group g
+  and that of D_f (taken before Phase I, so it does not depend on the ascent at all). No group is
+  excluded, as for the other scores. In data mismatch the hidden group IS D_f's own coarse label
+  (D_un holds the rest of the superclass under it): absorption is negative there by construction
+  (ascent moves D_f off its own label), so absorption cannot find it; proximity can.
+- oracle (a diagnostic, evaluation only; never a reported method setting): τ = 0 exactly on
+  data.oracle_fr, the true D_fr mask over D_un, which the runner fills only for such runs, so a
+  normal run never sees D_fr. Everything else as in a normal run (k from K, Phase I, the recorded
+  scores): it tells a failed identification from a failed forgetting.
 - k = None takes k_target when the request's K (data.K) > 0, else k_matched: k goes with the
   scenario; K_override changes the identification only.
 - Validation: 0 < t1 < T − t0 ≤ T (i.e. 1 ≤ t1 for whole epochs; fractional t1 > 0 is allowed for
@@ -31,9 +52,12 @@ samples of its batches), loss_un (mean CE over the D_un samples trained on, i.e.
 none), tau1_fraction (share of D_un with τ = 1), seconds (wall time without the monitor; the
 first entry includes the θo pass, the t1 entry the identification), plus data.monitor's dict.
 The entry starting at t1 holds `identification`: mode, score, K, groups (group mode; None in
-sample mode), group_scores, group_acc_drop and group_abs_loss_change (label → value, all groups;
-accuracy in percentage points), beta, identified_idx (positions into D_un). With K = 0 nothing
-is computed: empty dicts and lists, beta None (a monitor sees θ_t1 at the end of Phase I).
+sample mode), group_scores, group_acc_drop, group_abs_loss_change, group_absorption and
+group_proximity (label → value, all groups; accuracy and shares in percentage points), beta,
+identified_idx (positions into D_un), oracle. With K = 0 nothing is computed: empty dicts and
+lists, beta None (a monitor sees θ_t1 at the end of Phase I). With oracle the record's
+identified_idx is the true D_fr, groups its model labels (None if D_fr is no union of groups),
+beta None, mode "oracle"; the scores are still recorded (K > 0).
 """
 
 from __future__ import annotations
@@ -50,20 +74,26 @@ from . import common
 
 DEFAULTS = {
     "k": None,  # [P*] ascent weight; None = from the request's K: k_target if K > 0 else k_matched
-    "k_target": 0.04,  # [P*] App. F.1 CIFAR-10 value; that it goes with K > 0 is [D] (§6.6)
-    "k_matched": 0.02,  # [P*] App. F.1 CIFAR-10 value; that it goes with K = 0 is [D] (§6.6)
-    "epochs": 10,  # [D] T: TARF TIME ≈ FT TIME with 10 FT epochs (§6.6); may be fractional
+    "k_target": 0.04,  # [P*] App. F.1 CIFAR-10 value; that it goes with K > 0 is [D] (docs/tarf.md#hyper-parameters)
+    "k_matched": 0.02,  # [P*] App. F.1 CIFAR-10 value; that it goes with K = 0 is [D] (docs/tarf.md#hyper-parameters)
+    "epochs": 10,  # [D] T: TARF TIME ≈ FT TIME with 10 FT epochs (docs/tarf.md#hyper-parameters); may be fractional
     "t1": 1,  # [P*] end of Phase I (App. F.1); may be fractional
     "t0": 2,  # [P*] length of the ascent-free Phase III (App. F.1); 0 = "without Phase III"
     "schedule": "annealed",  # [P] Eq. 5; constant / increasing are the Fig. 7 ablation ([D] defs)
     "identified_op": "clean",  # [P] zero gradient on identified data; "ascent" = Fig. 7 ablation [D]
-    "identification": "group",  # [D] §6.3 top-K model-label groups; "sample" = top-p% by |Δloss| [P]
-    "group_score": "acc_drop",  # [P] Fig. 5a; abs_acc_change / abs_loss_change [D] (§13 warning)
+    "identification": "group",  # [D] docs/tarf.md#identification top-K model-label groups; "sample" = top-p% by |Δloss| [P]
+    "group_score": "acc_drop",  # [P] Fig. 5a; abs_acc_change / abs_loss_change / absorption / proximity [D] (docs/tarf.md#fashion-mnist-probe)
     "p": 10,  # [P] sample mode: percent of D_un marked (top-10% in the main text)
     "K_override": None,  # [D] ablation: replaces the request's K for identification (0 = none)
-    "bn_phase1": "train",  # [D] BatchNorm in Phase I: train (faithful) / eval / recompute / keep (§13)
-    "batching": "mixed",  # [D] §6.5: one loader over D_f ∪ D_un; "paired" = a D_f batch per D_un batch
-    "lr": 0.01,  # [D] FT default of the baseline code base (§6.6)
+    "bn_phase1": "train",  # [D] BatchNorm in Phase I: train (faithful) / eval / recompute / keep (docs/tarf.md#fashion-mnist-probe)
+    "batching": "mixed",  # [D] docs/tarf.md#batching: one loader over D_f ∪ D_un; "paired" = a D_f batch per D_un batch
+    # [D] Phase I loader: "forget" = D_f only (the paper's ascent on D_f); "mixed" = Phase II's
+    # batches with D_un forwarded at loss weight 0, so BatchNorm never sees D_f alone (issue 17)
+    "phase1_batches": "forget",
+    # [D] diagnostic only, never a reported setting: τ = 0 exactly on the true D_fr
+    # (data.oracle_fr), to tell failed identification from failed forgetting (issue 17)
+    "oracle": False,
+    "lr": 0.01,  # [D] FT default of the baseline code base (docs/tarf.md#hyper-parameters)
     "momentum": 0.9,  # [D] baseline code base
     "weight_decay": 5e-4,  # [D] baseline code base
 }
@@ -72,9 +102,10 @@ CHOICES = {
     "schedule": ("annealed", "constant", "increasing"),
     "identified_op": ("clean", "ascent"),
     "identification": ("group", "sample"),
-    "group_score": ("acc_drop", "abs_acc_change", "abs_loss_change"),
+    "group_score": ("acc_drop", "abs_acc_change", "abs_loss_change", "absorption", "proximity"),
     "bn_phase1": ("train", "eval", "recompute", "keep"),
     "batching": ("mixed", "paired"),
+    "phase1_batches": ("forget", "mixed"),
 }
 
 
@@ -144,6 +175,16 @@ def _validate(hp: dict, data) -> int:
     for key, valid in CHOICES.items():
         if hp[key] not in valid:
             raise ValueError(f"{key}={hp[key]!r} is not valid; choose one of {', '.join(valid)}")
+    if not isinstance(hp["oracle"], bool):
+        raise ValueError(f"oracle={hp['oracle']!r} is not valid; choose one of False, True")
+    if hp["oracle"]:
+        m = data.oracle_fr
+        if m is None:
+            raise ValueError("oracle=True needs data.oracle_fr, the evaluation-only D_fr mask over "
+                             "D_un (tarf.runner.unlearn_data(..., oracle=True) fills it)")
+        if m.dtype != torch.bool or tuple(m.shape) != (len(data.y_un),):
+            raise ValueError(f"oracle=True: data.oracle_fr must be a bool mask over D_un of shape "
+                             f"({len(data.y_un)},), got {m.dtype} {tuple(m.shape)}")
     T, t1, t0 = hp["epochs"], hp["t1"], hp["t0"]
     if not T > 0:
         raise ValueError(f"epochs={T} must be > 0")
@@ -173,15 +214,75 @@ def _validate(hp: dict, data) -> int:
 # ---------------------------------------------------------------------------- identification
 
 
-def _loss_correct(model, data):
-    """Per-sample CE and correctness on D_un, eval mode (§6.3 steps 1 and 3)."""
-    logits = common.predict(model, data.x_un, data.device)
+@torch.no_grad()
+def _pass(model, x, device, groups=None, batch_size=1024):
+    """Eval-mode logits of uint8 images, batched as common.predict (the same batches and ops), and,
+    with `groups` (one label per image), each group's mean penultimate feature (label → float64
+    vector): features and logits come from one pass, as forward = fc(features(x))."""
+    was_training = model.training
+    model.eval()
+    logits, sums, counts = [], None, None
+    if groups is not None:
+        labels, inverse = torch.unique(groups.cpu(), return_inverse=True)
+        counts = torch.bincount(inverse, minlength=len(labels)).double()
+    for i in range(0, len(x), batch_size):
+        inp = common.to_input(x[i : i + batch_size], device)
+        if groups is None:
+            out = model(inp)
+        else:
+            h = model.features(inp)
+            out = model.fc(h)
+            h = h.double().cpu()
+            sums = h.new_zeros(len(labels), h.shape[1]) if sums is None else sums
+            sums.index_add_(0, inverse[i : i + batch_size], h)
+        logits.append(out.float().cpu())
+    model.train(was_training)
+    logits = torch.cat(logits) if logits else torch.empty(0)
+    if groups is None:
+        return logits
+    means = {} if sums is None else {int(g): sums[j] / counts[j] for j, g in enumerate(labels)}
+    return logits, means
+
+
+def _theta_o(model, data) -> dict:
+    """Everything identification needs from θo, before Phase I (eval mode; counted in TIME): loss
+    and correctness on D_un, D_f's predictions, and each D_un group's feature proximity to D_f."""
+    logits_un, feat_un = _pass(model, data.x_un, data.device, data.y_un)
+    logits_f, feat_f = _pass(model, data.x_f, data.device, torch.zeros(len(data.x_f), dtype=torch.long))
     y = data.y_un.cpu()
-    return F.cross_entropy(logits, y, reduction="none"), logits.argmax(1) == y
+    f = feat_f[0]
+    proximity = {g: F.cosine_similarity(v, f, dim=0).item() for g, v in feat_un.items()}
+    return {"loss": F.cross_entropy(logits_un, y, reduction="none"), "ok": logits_un.argmax(1) == y,
+            "pred_f": logits_f.argmax(1), "proximity": proximity}
 
 
-def identify(before, after, y_un: torch.Tensor, K: int, hp: dict) -> tuple[torch.Tensor, dict]:
-    """τ = 0 mask over D_un and the identification record, from (loss, correct) of θo and θ_t1."""
+def _theta_t1(model, data) -> dict:
+    """The same read-outs at θ_t1 (eval mode): loss and correctness on D_un, D_f's predictions."""
+    logits_un = _pass(model, data.x_un, data.device)
+    y = data.y_un.cpu()
+    return {"loss": F.cross_entropy(logits_un, y, reduction="none"), "ok": logits_un.argmax(1) == y,
+            "pred_f": _pass(model, data.x_f, data.device).argmax(1)}
+
+
+def absorption(pred_o: torch.Tensor, pred_1: torch.Tensor, labels) -> dict:
+    """Per label g: 100 × (share of D_f predicted g at θ_t1 − share at θo), percentage points."""
+    n = len(pred_o)
+    # one division per group, so equal counts give equal floats (deterministic tie order)
+    return {g: 100.0 * (int((pred_1 == g).sum()) - int((pred_o == g).sum())) / n for g in labels}
+
+
+def readouts(o: dict, t1: dict, y_un: torch.Tensor) -> dict:
+    """The two extra group scores from the θo and θ_t1 read-outs (see the module docstring)."""
+    labels = sorted(torch.unique(y_un.cpu()).tolist())
+    return {"absorption": absorption(o["pred_f"], t1["pred_f"], labels),
+            "proximity": {g: o["proximity"][g] for g in labels}}
+
+
+def identify(before, after, y_un: torch.Tensor, K: int, hp: dict, extra: dict | None = None
+             ) -> tuple[torch.Tensor, dict]:
+    """τ = 0 mask over D_un and the identification record, from (loss, correct) of θo and θ_t1;
+    `extra` holds the absorption and proximity group scores (label → value; see `readouts`),
+    needed when one of them is the group_score."""
     (loss_o, ok_o), (loss_1, ok_1) = before, after
     y = y_un.cpu()
     dloss = (loss_1 - loss_o).abs()
@@ -192,10 +293,14 @@ def identify(before, after, y_un: torch.Tensor, K: int, hp: dict) -> tuple[torch
         # one division per group, so equal fractions give equal floats (deterministic tie order)
         acc_drop[g] = 100.0 * (ok_o[m].sum() - ok_1[m].sum()).item() / int(m.sum())
         abs_loss[g] = dloss[m].mean().item()
+    extra = extra or {}
+    if hp["group_score"] in ("absorption", "proximity") and hp["group_score"] not in extra:
+        raise ValueError(f"group_score={hp['group_score']!r} needs its read-out in `extra`")
     scores = {
         "acc_drop": acc_drop,
         "abs_acc_change": {g: abs(v) for g, v in acc_drop.items()},
         "abs_loss_change": abs_loss,
+        **extra,
     }[hp["group_score"]]
     if hp["identification"] == "group":
         ranked = sorted(labels, key=lambda g: (-scores[g], g))  # ties: lower label first
@@ -217,6 +322,8 @@ def identify(before, after, y_un: torch.Tensor, K: int, hp: dict) -> tuple[torch
         "group_scores": scores,
         "group_acc_drop": acc_drop,
         "group_abs_loss_change": abs_loss,
+        "group_absorption": extra.get("absorption", {}),
+        "group_proximity": extra.get("proximity", {}),
         "beta": beta,
         "identified_idx": torch.nonzero(mask).flatten().tolist(),
     }
@@ -245,22 +352,27 @@ def identification_quality(identified_idx, is_fr: np.ndarray) -> dict:
 # ------------------------------------------------------------------------------------ training
 
 
-def _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats):
-    """One update: L = −kt·mean CE over the forgetting part + Σ τ·CE / |B ∩ D_un|."""
+def _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats, ride=None):
+    """One update: L = −kt·mean CE over the forgetting part + Σ τ·CE / |B ∩ D_un|. `ride`: D_un
+    positions forwarded in the same pass after the weighted samples but left out of the loss
+    (phase1_batches "mixed"): they act through BatchNorm's statistics only."""
     # "ascent" ablation: identified samples join the forgetting term
     fu = u_idx[ident[u_idx]] if ascent else u_idx[:0]
     keep = u_idx[tau[u_idx] > 0]
     n_forget = len(f_idx) + len(fu)
     if kt == 0:  # weight 0: leave them out of the forward pass too
         f_idx, fu, n_forget = f_idx[:0], fu[:0], 0
-    x = torch.cat([data.x_f[f_idx], data.x_un[fu], data.x_un[keep]])
-    if len(x) == 0:
+    if n_forget + len(keep) == 0:  # no sample with a loss weight: no forward pass, no step
         return
+    x = torch.cat([data.x_f[f_idx], data.x_un[fu], data.x_un[keep]]
+                  + ([data.x_un[ride]] if ride is not None else []))
     y = torch.cat([data.y_f[f_idx], data.y_un[fu], data.y_un[keep]]).to(data.device)
     w_f = torch.full((n_forget,), -kt / max(n_forget, 1))
     w_un = tau[keep] / len(u_idx)  # τ = 0 samples stay in the denominator
     w = torch.cat([w_f, w_un]).to(data.device)
     logits = model(common.to_input(x, data.device, data.augment, gen))
+    if ride is not None:
+        logits = logits[: len(y)]  # the riders' logits never reach the loss (nor their labels)
     ce = F.cross_entropy(logits, y, reduction="none")
     opt.zero_grad(set_to_none=True)
     (w * ce).sum().backward()
@@ -292,6 +404,9 @@ def unlearn(model, data, hp, seed):
         3: math.ceil(n_un / bs),
         2: math.ceil((n_f + n_un) / bs) if hp["batching"] == "mixed" else math.ceil(n_un / bs),
     }
+    mixed1 = hp["phase1_batches"] == "mixed"
+    if mixed1:  # Phase I runs Phase II's loader
+        per_epoch[1] = per_epoch[2]
     segs = [
         (a, b, e, ph, max(1, math.floor((b - a) * per_epoch[ph] + 0.5)))
         for a, b, e, ph in segments(hp)
@@ -299,7 +414,7 @@ def unlearn(model, data, hp, seed):
     tau = torch.zeros(n_un)  # Phase I: τ ≡ 0
     ident = torch.zeros(n_un, dtype=torch.bool)
     clock = time.perf_counter()  # the θo pass below is counted in the first entry's seconds
-    cached = _loss_correct(model, data) if K > 0 else None  # θo, before Phase I; counted in TIME
+    cached = _theta_o(model, data) if K > 0 else None  # θo, before Phase I; counted in TIME
     f_cycle = _cycle(n_f, bs, gen)
     ascent = hp["identified_op"] == "ascent"
     empty = torch.zeros(0, dtype=torch.long)
@@ -312,18 +427,29 @@ def unlearn(model, data, hp, seed):
             if hp["bn_phase1"] == "recompute":
                 common.recompute_bn(model, data, gen)
             if K > 0:
-                ident, rec = identify(cached, _loss_correct(model, data), data.y_un, K, hp)
+                now = _theta_t1(model, data)
+                ident, rec = identify((cached["loss"], cached["ok"]), (now["loss"], now["ok"]),
+                                      data.y_un, K, hp, readouts(cached, now, data.y_un))
             else:
                 rec = {"mode": hp["identification"], "score": None, "K": 0, "groups": []}
                 rec |= {"group_scores": {}, "group_acc_drop": {}, "group_abs_loss_change": {}}
+                rec |= {"group_absorption": {}, "group_proximity": {}}
                 rec |= {"beta": None, "identified_idx": []}
+            rec["oracle"] = hp["oracle"]
+            if hp["oracle"]:  # diagnostic: the true D_fr replaces the identification
+                ident = data.oracle_fr.cpu().clone()
+                y_fr = data.y_un.cpu()[ident]
+                groups = sorted(torch.unique(y_fr).tolist())
+                whole = torch.equal(ident, torch.isin(data.y_un.cpu(), y_fr.unique()))
+                rec |= {"mode": "oracle", "score": None, "groups": groups if whole else None}
+                rec |= {"beta": None, "identified_idx": torch.nonzero(ident).flatten().tolist()}
             tau = (~ident).float()
             entry["identification"] = rec
             identified = True
         model.train()
         kt = ks[epoch] if phase < 3 else 0.0
         stats = {"f": 0.0, "nf": 0, "u": 0.0, "nu": 0}
-        if phase == 1:
+        if phase == 1 and not mixed1:
             pairs = [(i, empty) for i in common.batches(n_f, bs, gen)[:steps]]
         elif phase == 3:
             pairs = [(empty, i) for i in common.batches(n_un, bs, gen)[:steps]]
@@ -338,7 +464,10 @@ def unlearn(model, data, hp, seed):
         bn = hp["bn_phase1"] if phase == 1 and hp["bn_phase1"] in ("keep", "eval") else "update"
         with common.bn_stats(model, bn):
             for f_idx, u_idx in pairs:
-                _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
+                if phase == 1 and mixed1:  # D_un rides along at loss weight 0 (τ ≡ 0 here)
+                    _step(model, opt, data, f_idx, empty, kt, tau, ident, ascent, gen, stats, u_idx)
+                else:
+                    _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
                 bar.update(1)
         if str(data.device).startswith("cuda"):
             torch.cuda.synchronize()
