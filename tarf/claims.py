@@ -140,6 +140,16 @@ def verdicts(table: pd.DataFrame, claims=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def export(table: pd.DataFrame, profile: str, n_seeds: int) -> pd.DataFrame:
+    """results/<profile>/claims.{csv,md,tex}: every claim's verdict with its check count and the number
+    of seeds behind it (the README's verdict table, via make readme)."""
+    from .report import export as export_table
+
+    out = verdicts(table).assign(seeds=n_seeds)
+    export_table(out, "claims", profile)
+    return out
+
+
 def printable(table: pd.DataFrame, claims=None, exclude=()) -> str:
     """The checks as text, values rounded to 2 decimals (only ``claims`` if given, minus ``exclude``)."""
     t = table
@@ -161,4 +171,4 @@ def on_paper(th: Thresholds | None = None, claims=None) -> pd.DataFrame:
     return pd.DataFrame(cols).rename_axis("claim").reset_index()
 
 
-__all__ = ["CLAIMS", "Thresholds", "evaluate", "means", "on_paper", "printable", "verdicts"]
+__all__ = ["CLAIMS", "Thresholds", "evaluate", "export", "means", "on_paper", "printable", "verdicts"]
