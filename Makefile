@@ -72,10 +72,12 @@ clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps e
 	rm -rf store
 
 # One executed notebook: papermill into a temporary name, strip volatile keys, then rename.
-$(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb params/$(PROFILE)/_common.yaml params/$(PROFILE)/%.yaml params/$(PROFILE)/experiment.yaml | $(STAMP)
+# papermill gets the profile itself and the notebook's own params file when the profile has one.
+.SECONDEXPANSION:
+$(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb $$(wildcard params/$(PROFILE)/$$*.yaml) params/$(PROFILE)/experiment.yaml | $(STAMP)
 	@mkdir -p $(@D)
 	$(PM) $< $(@:.ipynb=.tmp.ipynb) --cwd $(@D) \
-	    -f params/$(PROFILE)/_common.yaml -f params/$(PROFILE)/$*.yaml
+	    -p profile $(PROFILE) $(if $(wildcard params/$(PROFILE)/$*.yaml),-f params/$(PROFILE)/$*.yaml)
 	$(VENV)/bin/nbstripout --keep-output --keep-count --extra-keys "$(KEYS)" $(@:.ipynb=.tmp.ipynb)
 	mv $(@:.ipynb=.tmp.ipynb) $@
 

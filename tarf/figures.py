@@ -21,6 +21,7 @@ METRIC_COLORS = {"UA": "#dd8452", "RA": "#4c72b0", "TA": "#55a868", "MIA": "#817
 # colours for classes that are not D_f (D_f's classes are always red)
 _CLASS_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                   "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94"]
+_EMBEDDING_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
 _SCENARIO_TITLES = {"all_matched": "all matched", "target_mismatch": "target mismatch",
                     "model_mismatch": "model mismatch", "data_mismatch": "data mismatch"}
 
@@ -45,8 +46,8 @@ def obs1(pts: pd.DataFrame, method: str = "tsne"):
     colors |= {g: ROLE_COLORS["D_f"] for g in df_groups}
     fig, ax = plt.subplots(figsize=(6.5, 5))
     _scatter(ax, pts, "group", colors, others + df_groups, {g: 16 for g in df_groups})
-    ax.set_title(f"Obs. 1 — {_SCENARIO_TITLES.get(pts['scenario'].iloc[0], '')}: fine original ({method.upper()})")
-    ax.legend(fontsize=7, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_title(f"Obs. 1 — {_SCENARIO_TITLES.get(pts['scenario'].iloc[0], '')}: fine original ({_EMBEDDING_NAMES.get(method, method)})")
+    ax.legend(fontsize=9, markerscale=1.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -59,8 +60,8 @@ def obs3(pts: pd.DataFrame, method: str = "tsne"):
         d = pts[pts["scenario"] == s]
         _scatter(ax, d, "role", ROLE_COLORS, ROLE_ORDER, {"rest": 5, "D_f": 14, "D_fr": 12, "D_ar": 12})
         ax.set_title(f"{_SCENARIO_TITLES.get(s, s)} ({d['model'].iloc[0]} original)")
-        ax.legend(fontsize=7, markerscale=1.5, loc="best", frameon=False)
-    fig.suptitle(f"Obs. 3 — representation by role ({method.upper()})")
+        ax.legend(fontsize=9, markerscale=1.5, loc="best", frameon=False)
+    fig.suptitle(f"Obs. 3 — representation by role ({_EMBEDDING_NAMES.get(method, method)})")
     fig.tight_layout()
     return fig
 
@@ -79,8 +80,8 @@ def obs5(pts: pd.DataFrame, method: str = "tsne"):
         d = pts[pts["model"] == ls].assign(cls=lambda x: x["fine class"].map(labels))
         _scatter(ax, d, "cls", {labels[c]: colors[c] for c in classes}, [labels[c] for c in order])
         ax.set_title(f"{ls} original")
-        ax.legend(fontsize=7, markerscale=1.5, loc="best", frameon=False)
-    fig.suptitle(f"Obs. 5 — the concept's classes only ({method.upper()})")
+        ax.legend(fontsize=9, markerscale=1.5, loc="best", frameon=False)
+    fig.suptitle(f"Obs. 5 — the concept's classes only ({_EMBEDDING_NAMES.get(method, method)})")
     fig.tight_layout()
     return fig
 
@@ -91,29 +92,32 @@ def bars(long: pd.DataFrame, title: str = ""):
     methods = list(dict.fromkeys(long["method"]))
     metrics = list(dict.fromkeys(long["metric"]))
     several = long["seed"].nunique() > 1
-    fig, axes = plt.subplots(1, len(scen), figsize=(max(4.8, 0.9 * len(methods) + 1.5) * len(scen), 3.8),
+    # one panel per scenario, stacked, so the figure stays readable at README width
+    fig, axes = plt.subplots(len(scen), 1, figsize=(max(6.0, 0.75 * len(methods) + 2.0), 2.9 * len(scen)),
                              squeeze=False, sharey=True)
-    for ax, s in zip(axes[0], scen):
+    for ax, s in zip(axes[:, 0], scen):
         sns.barplot(data=long[long["scenario"] == s], x="method", y="value", hue="metric", order=methods,
                     hue_order=metrics, palette=METRIC_COLORS, errorbar="sd" if several else None, ax=ax)
         for c in ax.containers:
-            ax.bar_label(c, fmt="%.0f", fontsize=7, padding=1)
-        ax.set_title(_SCENARIO_TITLES.get(s, s))
+            ax.bar_label(c, fmt="%.0f", fontsize=8, padding=1)
+        ax.set_title(_SCENARIO_TITLES.get(s, s) if len(scen) > 1 else (title or _SCENARIO_TITLES.get(s, s)))
         ax.set_xlabel("")
         ax.set_ylabel("accuracy (%)")
-        ax.set_ylim(0, 110)
-        ax.legend(fontsize=8, loc="lower right", frameon=True)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        ax.set_ylim(0, 115)
+        ax.get_legend().remove()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=len(metrics), frameon=False, fontsize=9)
+    if title and len(scen) > 1:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
 
 
 def obs6(curves: pd.DataFrame):
-    """Mean CE per GA step on D_f, the aligned data and the other data; coarse left, fine right
-    (each panel its own y scale: a well-fit coarse model starts near zero loss)."""
+    """Mean CE per GA step on D_f, the aligned data and the other data; coarse left, fine right,
+    on one y scale: the observation compares how much each set's loss rises."""
     models = list(dict.fromkeys(curves["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.8), squeeze=False, sharey=True)
     for ax, ls in zip(axes[0], models):
         d = curves[curves["model"] == ls]
         sets = list(dict.fromkeys(d["set"]))

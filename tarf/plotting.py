@@ -18,7 +18,7 @@ def save(fig, name: str, profile: str, data: pd.DataFrame | None = None) -> None
     out = figures_dir(profile)
     for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, metadata=meta, bbox_inches="tight", dpi=120)
+        fig.savefig(buf, format=ext, metadata=meta, bbox_inches="tight", dpi=200)  # readable at README width
         atomic_write_bytes(out / f"{name}.{ext}", buf.getvalue())
     if data is not None:
         atomic_write_bytes(out / f"{name}.csv", data.to_csv(index=False).encode())

@@ -106,6 +106,22 @@ def identification_summary(ctx, scenarios=None, seeds=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def verdict(ident: pd.DataFrame, dyn: pd.DataFrame, levels: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 09's checks, in observations.print_verdict's form: (1) Fig. 5a — in every scenario with
+    K > 0 the identified groups are exactly the target groups; (2) Fig. 5b — Phase III brings
+    acc(D_r) − acc(D_t) at least as close to Retrained's as the same run without it."""
+    rows = [{"check": f"Fig. 5a {r['scenario']}: identified = target groups",
+             "value": f"{r['identified']} vs {r['target']}", "rule": "equal",
+             "holds": "yes" if r["exact"] else "no"} for _, r in ident.iterrows()]
+    col, want = "acc D_r - acc D_t", levels["acc D_r - acc D_t"].iloc[0]
+    end = {v: abs(d[col].iloc[-1] - want) for v, d in dyn.groupby("variant", sort=False)}
+    (full, e_full), (cut, e_cut) = list(end.items())[:2]
+    rows.append({"check": f"Fig. 5b: |RA − UA − Retrained's| {full} vs {cut}",
+                 "value": f"{e_full:.2f} vs {e_cut:.2f}", "rule": "first <= second",
+                 "holds": "yes" if e_full <= e_cut else "no"})
+    return pd.DataFrame(rows)
+
+
 def probe(ctx, groups: pd.DataFrame) -> pd.DataFrame:
     """docs/tarf.md#fashion-mnist-probe: what each group score would identify (top-K), from the same Phase I.
 

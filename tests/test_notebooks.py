@@ -39,14 +39,30 @@ def test_source_is_stripped_with_one_annotated_parameters_cell(nb):
                 f"{nb.name}: notebooks are thin; define functions in tarf/"
 
 
+def _own(prof, stem) -> dict:
+    """A notebook's params file in a profile ({} when the profile has none for it)."""
+    f = prof / f"{stem}.yaml"
+    return (yaml.safe_load(f.read_text()) or {}) if f.exists() else {}
+
+
 @pytest.mark.parametrize("prof", PROFILES, ids=lambda p: p.name)
 def test_params_are_declared(prof):
-    """papermill only warns on an unknown parameter; this makes a typo fail."""
-    common = yaml.safe_load((prof / "_common.yaml").read_text()) or {}
+    """papermill only warns on an unknown parameter; this makes a typo fail. The Makefile passes
+    `profile` itself, so every notebook must declare it."""
     for nb in SOURCES:
-        own = yaml.safe_load((prof / f"{nb.stem}.yaml").read_text()) or {}
-        unknown = (set(common) | set(own)) - set(pm.inspect_notebook(str(nb)))
+        unknown = ({"profile"} | set(_own(prof, nb.stem))) - set(pm.inspect_notebook(str(nb)))
         assert not unknown, f"{prof.name}/{nb.stem}: {sorted(unknown)}"
+
+
+@pytest.mark.parametrize("prof", PROFILES, ids=lambda p: p.name)
+def test_no_params_file_says_nothing(prof):
+    for f in prof.glob("*.yaml"):
+        assert yaml.safe_load(f.read_text()), f"{f}: empty; delete it (the notebook's defaults apply)"
+
+
+@pytest.mark.parametrize("nb", SOURCES, ids=lambda p: p.stem)
+def test_a_notebook_opened_as_it_is_shows_the_default_profile(nb):
+    assert pm.inspect_notebook(str(nb))["profile"]["default"] == "\"default\""
 
 
 @pytest.mark.parametrize("prof", PROFILES, ids=lambda p: p.name)
@@ -74,8 +90,7 @@ def test_executed_copies_are_fresh_and_clean(ex):
     src_code = [c["source"] for c in src["cells"] if c["cell_type"] == "code"]
     assert [("".join(s)) for s in code] == [("".join(s)) for s in src_code], f"{ex} is stale: re-run make"
     prof = ROOT / "params" / ex.parent.name
-    merged = deep_merge(yaml.safe_load((prof / "_common.yaml").read_text()) or {},
-                        yaml.safe_load((prof / f"{ex.stem}.yaml").read_text()) or {})
+    merged = deep_merge({"profile": prof.name}, _own(prof, ex.stem))
     assert nb["metadata"]["papermill"]["parameters"] == merged, f"{ex}: params changed since it ran"
 
 
