@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from . import embedding, runner, store, train
+from .paths import results_dir
 from .scenarios import labels as model_labels
+from .store import atomic_write_bytes
 from .unlearn import common
 
 MISMATCHES = ("target_mismatch", "model_mismatch", "data_mismatch")
@@ -375,11 +377,15 @@ def obs6_verdict(summary: pd.DataFrame, margin: float = 0.2, other_max: float = 
 
 
 def print_verdict(verdict: pd.DataFrame, observation: str, profile: str) -> None:
-    """The checks as a text table, then one sentence: holds / does not hold on this profile."""
+    """The checks as a text table, then one sentence: holds / does not hold on this profile. The
+    sentence is also kept as results/<profile>/verdicts/<observation>.csv (the README's table)."""
     print(verdict.to_string(index=False))
     n, ok = len(verdict), int((verdict["holds"] == "yes").sum())
     word = "holds" if n and ok == n else "does not hold"
     print(f"\n{observation} {word} on profile {profile!r}: {ok}/{n} checks pass.")
+    slug = "".join(ch if ch.isalnum() else "_" for ch in observation.lower()).strip("_")
+    row = pd.DataFrame([{"observation": observation, "verdict": word, "checks": f"{ok}/{n}"}])
+    atomic_write_bytes(results_dir(profile) / "verdicts" / f"{slug}.csv", row.to_csv(index=False).encode())
     if profile == "smoke":
         print("(smoke: a tiny, briefly trained model; the verdict only shows that the check runs.)")
 
