@@ -3,6 +3,10 @@
 The runner is the only place that joins the pieces: it hands a method exactly what an unlearner has
 (D_f, D_un with model labels, K for TARF), times the method call alone, and evaluates with the
 evaluation-only sets (D_t, D_r, test', MIA members/non-members, D_fr, D_ar).
+
+Besides the ten rows of Table 3 (METHODS) it runs the informed baselines of issue 13 (INFORMED,
+tarf/unlearn/informed.py: `<m>+id`, `<m>+oracle`, `ga_id_ft`), cached in the store the same way;
+their hyper-parameters follow informed.profile_hp, and `+oracle` runs get the D_fr mask.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .progress import progress
 from .unlearn.common import UnlearnData
 
 METHODS = ("retrained", *unlearn.METHODS)  # the ten rows of the paper's Table 3
+INFORMED = unlearn.INFORMED  # issue 13: informed baselines, run by run_one but not rows of Table 3
 COLUMNS = ["dataset", "scenario", "method", "seed", "UA", "RA", "TA", "MIA", "Gap", "TIME_min",
            "cost_vs_retrained", "FR_acc", "UA_R", "split_hash"]
 
@@ -67,8 +72,9 @@ def eval_sets(ctx: Context, scenario: str) -> dict:
 def unlearn_data(ctx: Context, scenario: str, monitor=None, oracle: bool = False) -> UnlearnData:
     """What an unlearner is handed: D_f and D_un with model-space labels (and K, read by TARF only).
 
-    oracle=True (TARF's evaluation-only oracle diagnostic, and only then) adds the true D_fr as a
-    bool mask over D_un positions (D_fr ⊂ D_un, both sorted index arrays into the training set)."""
+    oracle=True (TARF's evaluation-only oracle diagnostic and the `+oracle` informed baselines, and
+    only then) adds the true D_fr as a bool mask over D_un positions (D_fr ⊂ D_un, both sorted
+    index arrays into the training set)."""
     sc = ctx.split[scenario]
     dev = ctx.exp.device  # on CUDA, D_f and D_un stay on the GPU for the whole call
     x_f, y_f = (t.to(dev) for t in _xy(ctx, sc.f, sc.label_space))
@@ -90,7 +96,14 @@ def retrained(ctx: Context, scenario: str, seed: int):
 def hyper_parameters(ctx: Context, method: str) -> dict:
     if method == "retrained":
         return {}
+    if method in INFORMED:  # the base method's hp (+ TARF's for identification): informed.profile_hp
+        return unlearn.informed.profile_hp(method, ctx.exp.methods)
     return dict(unlearn.get(method).DEFAULTS) | ctx.exp.methods.get(method, {})
+
+
+def needs_oracle(method: str, hp: dict) -> bool:
+    """Whether a run gets the evaluation-only D_fr mask: TARF's oracle diagnostic, `+oracle`."""
+    return (method in INFORMED and unlearn.informed.needs_oracle(method)) or bool(hp.get("oracle"))
 
 
 def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
@@ -103,8 +116,9 @@ def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     """The results row of one run; cached, so a second call does no work."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method not in METHODS and method not in INFORMED:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}; "
+                         f"informed: {', '.join(INFORMED)}")
     ret_model, ret = retrained(ctx, scenario, seed)
     orig_model, orig = original(ctx, scenario, seed) if method != "retrained" else (None, {"key": None})
     k = _row_key(ctx, scenario, method, seed, orig["key"], ret["key"])
@@ -116,7 +130,7 @@ def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     if method == "retrained":
         model, seconds = ret_model, ret["seconds"]
     else:
-        data = unlearn_data(ctx, scenario, oracle=bool(hyper_parameters(ctx, method).get("oracle")))
+        data = unlearn_data(ctx, scenario, oracle=needs_oracle(method, hyper_parameters(ctx, method)))
         train.seed_everything(seed, ctx.exp.num_threads)
         t0 = time.perf_counter()
         with train.autocast(ctx.exp):

@@ -8,19 +8,30 @@ unlearned model and a list of per-epoch dicts.
 Comments on hyper-parameters carry evidence tags (docs/README.md#evidence-tags): [P] stated in the
 paper, [P*] a paper value from an appendix-level detail (provisional), [R] the reference code's behaviour, [D] a project
 decision where neither says. Each method's reference and deviations: docs/baselines.md, docs/tarf.md.
+
+INFORMED (issue 13): informed baselines — ft, ga, scrub, salun handed TARF's identified set
+(`<m>+id`) or the true D_t (`<m>+oracle`), and GA→id→FT (`ga_id_ft`); not rows of Table 3.
+`get` returns an object with the same `unlearn` and `DEFAULTS` for them (tarf/unlearn/informed.py,
+which also states their hyper-parameter rule).
 """
 
 from importlib import import_module
 
+from . import informed
 from .common import UnlearnData
 
 METHODS = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub", "tarf")
+INFORMED = informed.NAMES  # issue 13: the informed baselines (tarf/unlearn/informed.py)
 
 
 def get(name: str):
-    """The module of method ``name``; it has ``unlearn`` and ``DEFAULTS``."""
+    """The module of method ``name``; it has ``unlearn`` and ``DEFAULTS`` (an informed name: an
+    object with the same two attributes)."""
+    if name in INFORMED:
+        return informed.get(name)
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}; "
+                         f"informed: {', '.join(INFORMED)}")
     return import_module(f"tarf.unlearn.{name}")
 
 
@@ -37,4 +48,4 @@ def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int):
     return mod.unlearn(model, data, merged, seed)
 
 
-__all__ = ["METHODS", "UnlearnData", "get", "run"]
+__all__ = ["INFORMED", "METHODS", "UnlearnData", "get", "run"]

@@ -46,6 +46,11 @@ Project decisions ([D], docs/tarf.md#project-decisions unless said otherwise):
 - Validation: 0 < t1 < T − t0 ≤ T (i.e. 1 ≤ t1 for whole epochs; fractional t1 > 0 is allowed for
   CPU profiles), t0 ≥ 0, 0 ≤ K < number of model-label groups present in D_un.
 
+One code path: `phase1` runs Phase I and the identification at t1 on a copy of the model;
+`unlearn` continues that same run into Phases II–III, and `phase1_identify` returns its τ = 0 mask
+and record, for the informed baselines (tarf/unlearn/informed.py), which thereby get exactly the
+set a TARF run with the same hp and seed identifies.
+
 Log: one dict per segment (= per epoch for whole numbers): epoch (0-based t), t_start, t_end
 (epochs, t_end = epochs done), phase (1/2/3), k (k(t) used), steps, loss_f (mean CE over the D_f
 samples of its batches), loss_un (mean CE over the D_un samples trained on, i.e. τ = 1; NaN when
@@ -390,85 +395,103 @@ def _cycle(n, batch_size, gen):
         yield from common.batches(n, batch_size, gen)
 
 
-def unlearn(model, data, hp, seed):
-    hp = _merged(hp)
-    K = _validate(hp, data)
-    model = common.clone(model)
-    gen = common.generator(seed)
-    opt = common.sgd(model, hp["lr"], hp["momentum"], hp["weight_decay"])
-    T = hp["epochs"]
-    ks = k_schedule(hp, T, data.K)
-    n_f, n_un, bs = len(data.x_f), len(data.x_un), data.batch_size
-    per_epoch = {
-        1: math.ceil(n_f / bs),
-        3: math.ceil(n_un / bs),
-        2: math.ceil((n_f + n_un) / bs) if hp["batching"] == "mixed" else math.ceil(n_un / bs),
-    }
-    mixed1 = hp["phase1_batches"] == "mixed"
-    if mixed1:  # Phase I runs Phase II's loader
-        per_epoch[1] = per_epoch[2]
-    segs = [
-        (a, b, e, ph, max(1, math.floor((b - a) * per_epoch[ph] + 0.5)))
-        for a, b, e, ph in segments(hp)
-    ]
-    tau = torch.zeros(n_un)  # Phase I: τ ≡ 0
-    ident = torch.zeros(n_un, dtype=torch.bool)
-    clock = time.perf_counter()  # the θo pass below is counted in the first entry's seconds
-    cached = _theta_o(model, data) if K > 0 else None  # θo, before Phase I; counted in TIME
-    f_cycle = _cycle(n_f, bs, gen)
-    ascent = hp["identified_op"] == "ascent"
-    empty = torch.zeros(0, dtype=torch.long)
-    identified = False
-    log = []
-    bar = progress(total=sum(s[-1] for s in segs), desc="tarf", leave=False)
-    for a, b, epoch, phase, steps in segs:
+class _Run:
+    """A TARF run in progress: the state that Phase I, the identification at t1 and Phases II–III
+    share (model, optimiser, generator, τ, log, clock). `phase1` runs the first two; `unlearn`
+    and `phase1_identify` are built on it, so every caller gets one and the same code path."""
+
+    def __init__(self, model, data, hp, seed, whole_run: bool = True):
+        self.hp = hp = _merged(hp)
+        self.K = K = _validate(hp, data)
+        self.data = data
+        self.model = common.clone(model)
+        self.gen = gen = common.generator(seed)
+        self.opt = common.sgd(self.model, hp["lr"], hp["momentum"], hp["weight_decay"])
+        self.ks = k_schedule(hp, hp["epochs"], data.K)
+        n_f, n_un, bs = len(data.x_f), len(data.x_un), data.batch_size
+        self.n_f, self.n_un, self.bs = n_f, n_un, bs
+        per_epoch = {
+            1: math.ceil(n_f / bs),
+            3: math.ceil(n_un / bs),
+            2: math.ceil((n_f + n_un) / bs) if hp["batching"] == "mixed" else math.ceil(n_un / bs),
+        }
+        self.mixed1 = hp["phase1_batches"] == "mixed"
+        if self.mixed1:  # Phase I runs Phase II's loader
+            per_epoch[1] = per_epoch[2]
+        self.segs = [
+            (a, b, e, ph, max(1, math.floor((b - a) * per_epoch[ph] + 0.5)))
+            for a, b, e, ph in segments(hp)
+        ]
+        self.tau = torch.zeros(n_un)  # Phase I: τ ≡ 0
+        self.ident = torch.zeros(n_un, dtype=torch.bool)
+        self.record = None  # the identification record, once made at t1
+        self.reported = False  # the record goes into the entry that starts at t1
+        self.clock = time.perf_counter()  # the θo pass below is counted in the first entry's seconds
+        self.cached = _theta_o(self.model, data) if K > 0 else None  # θo, before Phase I; counted in TIME
+        self.f_cycle = _cycle(n_f, bs, gen)
+        self.ascent = hp["identified_op"] == "ascent"
+        self.empty = torch.zeros(0, dtype=torch.long)
+        self.log = []
+        total = sum(s[-1] for s in self.segs if whole_run or s[3] == 1)
+        self.bar = progress(total=total, desc="tarf", leave=False)
+
+    def identify_at_t1(self) -> dict:
+        """t = t1, once: BN recompute if asked, identification (or the oracle mask), τ frozen."""
+        hp, data, K = self.hp, self.data, self.K
+        if hp["bn_phase1"] == "recompute":
+            common.recompute_bn(self.model, data, self.gen)
+        if K > 0:
+            cached = self.cached
+            now = _theta_t1(self.model, data)
+            self.ident, rec = identify((cached["loss"], cached["ok"]), (now["loss"], now["ok"]),
+                                       data.y_un, K, hp, readouts(cached, now, data.y_un))
+        else:
+            rec = _empty_record(hp)
+        rec["oracle"] = hp["oracle"]
+        if hp["oracle"]:  # diagnostic: the true D_fr replaces the identification
+            ident = self.ident = data.oracle_fr.cpu().clone()
+            y_fr = data.y_un.cpu()[ident]
+            groups = sorted(torch.unique(y_fr).tolist())
+            whole = torch.equal(ident, torch.isin(data.y_un.cpu(), y_fr.unique()))
+            rec |= {"mode": "oracle", "score": None, "groups": groups if whole else None}
+            rec |= {"beta": None, "identified_idx": torch.nonzero(ident).flatten().tolist()}
+        self.tau = (~self.ident).float()
+        self.record = rec
+        return rec
+
+    def segment(self, a, b, epoch, phase, steps) -> None:
+        """Train one segment and append its log entry (the t1 entry also holds the record)."""
+        hp, data, model, gen, bs = self.hp, self.data, self.model, self.gen, self.bs
         entry = {"epoch": epoch, "t_start": a, "t_end": b, "phase": phase}
-        if phase > 1 and not identified:  # t = t1: identify once, then τ stays frozen
-            if hp["bn_phase1"] == "recompute":
-                common.recompute_bn(model, data, gen)
-            if K > 0:
-                now = _theta_t1(model, data)
-                ident, rec = identify((cached["loss"], cached["ok"]), (now["loss"], now["ok"]),
-                                      data.y_un, K, hp, readouts(cached, now, data.y_un))
-            else:
-                rec = {"mode": hp["identification"], "score": None, "K": 0, "groups": []}
-                rec |= {"group_scores": {}, "group_acc_drop": {}, "group_abs_loss_change": {}}
-                rec |= {"group_absorption": {}, "group_proximity": {}}
-                rec |= {"beta": None, "identified_idx": []}
-            rec["oracle"] = hp["oracle"]
-            if hp["oracle"]:  # diagnostic: the true D_fr replaces the identification
-                ident = data.oracle_fr.cpu().clone()
-                y_fr = data.y_un.cpu()[ident]
-                groups = sorted(torch.unique(y_fr).tolist())
-                whole = torch.equal(ident, torch.isin(data.y_un.cpu(), y_fr.unique()))
-                rec |= {"mode": "oracle", "score": None, "groups": groups if whole else None}
-                rec |= {"beta": None, "identified_idx": torch.nonzero(ident).flatten().tolist()}
-            tau = (~ident).float()
-            entry["identification"] = rec
-            identified = True
+        if phase > 1 and not self.reported:
+            entry["identification"] = self.record
+            self.reported = True
         model.train()
-        kt = ks[epoch] if phase < 3 else 0.0
+        kt = self.ks[epoch] if phase < 3 else 0.0
         stats = {"f": 0.0, "nf": 0, "u": 0.0, "nu": 0}
-        if phase == 1 and not mixed1:
-            pairs = [(i, empty) for i in common.batches(n_f, bs, gen)[:steps]]
+        tau, ident, ascent, empty = self.tau, self.ident, self.ascent, self.empty
+        if phase == 1 and not self.mixed1:
+            pairs = [(i, empty) for i in common.batches(self.n_f, bs, gen)[:steps]]
         elif phase == 3:
-            pairs = [(empty, i) for i in common.batches(n_un, bs, gen)[:steps]]
+            pairs = [(empty, i) for i in common.batches(self.n_un, bs, gen)[:steps]]
         elif hp["batching"] == "mixed":
+            n_f = self.n_f
             pairs = [
-                (i[i < n_f], i[i >= n_f] - n_f) for i in common.batches(n_f + n_un, bs, gen)[:steps]
+                (i[i < n_f], i[i >= n_f] - n_f)
+                for i in common.batches(n_f + self.n_un, bs, gen)[:steps]
             ]
         else:
-            pairs = [(next(f_cycle), i) for i in common.batches(n_un, bs, gen)[:steps]]
+            pairs = [(next(self.f_cycle), i) for i in common.batches(self.n_un, bs, gen)[:steps]]
         # Phase I BN: eval = running stats used and frozen (affine weights still trained); keep =
         # batch statistics, running stats untouched; train and recompute = plain train mode
         bn = hp["bn_phase1"] if phase == 1 and hp["bn_phase1"] in ("keep", "eval") else "update"
         with common.bn_stats(model, bn):
             for f_idx, u_idx in pairs:
-                if phase == 1 and mixed1:  # D_un rides along at loss weight 0 (τ ≡ 0 here)
-                    _step(model, opt, data, f_idx, empty, kt, tau, ident, ascent, gen, stats, u_idx)
+                if phase == 1 and self.mixed1:  # D_un rides along at loss weight 0 (τ ≡ 0 here)
+                    _step(model, self.opt, data, f_idx, empty, kt, tau, ident, ascent, gen, stats, u_idx)
                 else:
-                    _step(model, opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
-                bar.update(1)
+                    _step(model, self.opt, data, f_idx, u_idx, kt, tau, ident, ascent, gen, stats)
+                self.bar.update(1)
         if str(data.device).startswith("cuda"):
             torch.cuda.synchronize()
         entry.update(
@@ -477,13 +500,53 @@ def unlearn(model, data, hp, seed):
                 "steps": len(pairs),
                 "loss_f": stats["f"] / stats["nf"] if stats["nf"] else float("nan"),
                 "loss_un": stats["u"] / stats["nu"] if stats["nu"] else float("nan"),
-                "tau1_fraction": tau.mean().item() if n_un else 0.0,
-                "seconds": time.perf_counter() - clock,
+                "tau1_fraction": tau.mean().item() if self.n_un else 0.0,
+                "seconds": time.perf_counter() - self.clock,
             }
         )
         if data.monitor is not None:  # evaluation only; outside "seconds"
             entry.update(data.monitor(model))
-        log.append(entry)
-        clock = time.perf_counter()
-    bar.close()
-    return model.eval(), log
+        self.log.append(entry)
+        self.clock = time.perf_counter()
+
+
+def _empty_record(hp: dict) -> dict:
+    """The identification record when nothing is identified (K = 0)."""
+    rec = {"mode": hp["identification"], "score": None, "K": 0, "groups": []}
+    rec |= {"group_scores": {}, "group_acc_drop": {}, "group_abs_loss_change": {}}
+    rec |= {"group_absorption": {}, "group_proximity": {}}
+    return rec | {"beta": None, "identified_idx": []}
+
+
+def phase1(model, data, hp, seed, whole_run: bool = False) -> _Run:
+    """Phase I (t < t1) on a copy of ``model``, then the identification at t1, exactly as in
+    `unlearn`; the returned run holds θ_t1 (`.model`), the τ = 0 mask (`.ident`), the record
+    (`.record`) and the Phase I log entries (`.log`). ``whole_run``: its progress bar counts the
+    whole run (for `unlearn`, which continues it)."""
+    run = _Run(model, data, hp, seed, whole_run)
+    for seg in run.segs:
+        if seg[3] == 1:
+            run.segment(*seg)
+    run.identify_at_t1()
+    return run
+
+
+def phase1_identify(model, data, hp, seed) -> tuple[torch.Tensor, dict]:
+    """(τ = 0 mask over D_un, identification record) of a TARF run with these ``hp`` and ``seed``:
+    the very set its `unlearn` identifies (same code path). ``model`` is not modified. With no
+    identification to make (K = 0, no oracle) Phase I is skipped: the set is empty whatever it does."""
+    hp = _merged(hp)
+    if _validate(hp, data) == 0 and not hp["oracle"]:
+        return torch.zeros(len(data.x_un), dtype=torch.bool), {**_empty_record(hp), "oracle": False}
+    run = phase1(model, data, hp, seed)
+    run.bar.close()
+    return run.ident.clone(), run.record
+
+
+def unlearn(model, data, hp, seed):
+    run = phase1(model, data, hp, seed, whole_run=True)
+    for seg in run.segs:
+        if seg[3] > 1:
+            run.segment(*seg)
+    run.bar.close()
+    return run.model.eval(), run.log
