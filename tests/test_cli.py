@@ -162,7 +162,7 @@ def test_validate_prints_ok_and_writes_nothing(capsys, files):
     assert rc == 0, err
     lines = out.strip().splitlines()
     assert lines[0] == "ok: smoke" and len(lines) == 2
-    assert "fmnist_embedded: 500 train / 200 test" in lines[1] and "target_mismatch (fine, K=2)" in lines[1]
+    assert "fmnist_embedded: 300 train / 200 test" in lines[1] and "target_mismatch (fine, K=2)" in lines[1]
     assert files() == []
 
 

@@ -110,6 +110,7 @@ def test_ga_tracked_is_plain_ga(ctx):
     """The step-by-step loop ends with exactly the weights of tarf.unlearn.run('ga', ...)."""
     model, _ = train.original(ctx.exp, ctx.ds, ctx.split, "coarse", 0)
     data = runner.unlearn_data(ctx, "model_mismatch")
+    data.batch_size = 16  # D_f has 30 images on smoke: two batches per epoch
     hp = {"epochs": 1.5, "lr": 0.01}
     x, y = data.x_f[:8], data.y_f[:8]
     tracked, rows = observations.ga_tracked(model, data, hp, 0, {"D_f": (x, y)})

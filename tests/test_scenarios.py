@@ -80,7 +80,9 @@ def test_summary_table(smoke_split):
     df = scenarios.summary(smoke_split)
     assert list(df.index) == list(SCENARIOS)
     assert df["K"].tolist() == [0, 2, 0, 1]
-    assert df.loc["target_mismatch", "|D_fr|"] == 100 and df.loc["model_mismatch", "|D_ar|"] == 100
+    per_class = 30  # params/smoke: subset.train_per_class
+    assert df.loc["target_mismatch", "|D_fr|"] == 2 * per_class  # Sandal, Ankle boot
+    assert df.loc["model_mismatch", "|D_ar|"] == 2 * per_class
 
 
 # --- persistence and seeds ------------------------------------------------------------------------
