@@ -1,4 +1,4 @@
-"""Issue 17, part 1: the fit study (library and row contents: tarf/fit_study.py).
+"""The fit study (library and row contents: tarf/fit_study.py).
 
   python scripts/fit_study.py [--profile default] [--width 8 16 32] [--base-epochs 5 15]
       [--seeds 1 2 3] [--variants default mixed] [--cells CELL ...] [--max-minutes N] [--csv PATH]

@@ -1,4 +1,4 @@
-"""Issue 17, part 1 — the fit study: does TARF fail on the `default` profile because its base models
+"""The fit study (docs/tarf.md#identification-study): does TARF fail on the `default` profile because its base models
 under-fit?
 
 For every grid point (model width, base-training epochs, tuning seed) and every Fashion-MNIST-style

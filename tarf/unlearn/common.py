@@ -32,7 +32,7 @@ class UnlearnData:
     # Evaluation hook for dynamics plots (Fig. 5b, Obs. 6): called with the model at the end of
     # each epoch, its dict is merged into that epoch's log. None for timed runs (TIME excludes it).
     monitor: Callable[[nn.Module], dict] | None = None
-    # Evaluation only: the true D_fr as a bool mask over D_un, for TARF's oracle diagnostic (issue 17).
+    # Evaluation only: the true D_fr as a bool mask over D_un, for TARF's oracle diagnostic (the fit study).
     # The runner fills it only when TARF's hp["oracle"] is true; no method reads it otherwise.
     oracle_fr: torch.Tensor | None = None
 

@@ -21,7 +21,7 @@ Project decisions ([D], docs/tarf.md#project-decisions unless said otherwise):
 - Samples with τ = 0 are not even forwarded in Phases II–III (they stay in the 1/|B ∩ D_un|
   denominator): zero gradient, and — as in a retraining without them — no influence through
   BatchNorm batch statistics either. More generally a sample is forwarded only if its loss weight
-  is non-zero — with one exception, phase1_batches "mixed" (issue 17's fit study): Phase I then
+  is non-zero — with one exception, phase1_batches "mixed" (the fit study): Phase I then
   runs Phase II's loader (per `batching`, so as many steps per epoch as Phase II) and forwards the
   D_un part of each batch in the same pass as D_f, so BatchNorm's batch and running statistics see
   mixed data, but leaves it out of the loss: its labels never matter and it reaches the gradient
@@ -93,10 +93,10 @@ DEFAULTS = {
     "bn_phase1": "train",  # [D] BatchNorm in Phase I: train (faithful) / eval / recompute / keep (docs/tarf.md#fashion-mnist-probe)
     "batching": "mixed",  # [D] docs/tarf.md#batching: one loader over D_f ∪ D_un; "paired" = a D_f batch per D_un batch
     # [D] Phase I loader: "forget" = D_f only (the paper's ascent on D_f); "mixed" = Phase II's
-    # batches with D_un forwarded at loss weight 0, so BatchNorm never sees D_f alone (issue 17)
+    # batches with D_un forwarded at loss weight 0, so BatchNorm never sees D_f alone (the fit study)
     "phase1_batches": "forget",
     # [D] diagnostic only, never a reported setting: τ = 0 exactly on the true D_fr
-    # (data.oracle_fr), to tell failed identification from failed forgetting (issue 17)
+    # (data.oracle_fr), to tell failed identification from failed forgetting (the fit study)
     "oracle": False,
     "lr": 0.01,  # [D] FT default of the baseline code base (docs/tarf.md#hyper-parameters)
     "momentum": 0.9,  # [D] baseline code base
