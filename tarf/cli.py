@@ -74,11 +74,11 @@ def _overrides(args) -> dict:
 
 
 def _methods(args) -> list[str] | None:
-    from .runner import METHODS
+    from .runner import INFORMED, METHODS
 
     for m in getattr(args, "method", None) or []:
-        if m not in METHODS:
-            raise CLIError(f"--method: unknown {m!r}; valid: {', '.join(METHODS)}")
+        if m not in METHODS + INFORMED:
+            raise CLIError(f"--method: unknown {m!r}; valid: {', '.join(METHODS)}; informed: {', '.join(INFORMED)}")
     return list(dict.fromkeys(args.method)) if getattr(args, "method", None) else None
 
 

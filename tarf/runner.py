@@ -4,7 +4,7 @@ The runner is the only place that joins the pieces: it hands a method exactly wh
 (D_f, D_un with model labels, K for TARF), times the method call alone, and evaluates with the
 evaluation-only sets (D_t, D_r, test', MIA members/non-members, D_fr, D_ar).
 
-Besides the ten rows of Table 3 (METHODS) it runs the informed baselines of issue 13 (INFORMED,
+Besides the ten rows of Table 3 (METHODS) it runs the informed baselines (INFORMED, docs/baselines.md;
 tarf/unlearn/informed.py: `<m>+id`, `<m>+oracle`, `ga_id_ft`), cached in the store the same way;
 their hyper-parameters follow informed.profile_hp, and `+oracle` runs get the D_fr mask.
 """
@@ -24,7 +24,7 @@ from .progress import progress
 from .unlearn.common import UnlearnData
 
 METHODS = ("retrained", *unlearn.METHODS)  # the ten rows of the paper's Table 3
-INFORMED = unlearn.INFORMED  # issue 13: informed baselines, run by run_one but not rows of Table 3
+INFORMED = unlearn.INFORMED  # informed baselines (docs/baselines.md): run by run_one, not rows of Table 3
 COLUMNS = ["dataset", "scenario", "method", "seed", "UA", "RA", "TA", "MIA", "Gap", "TIME_min",
            "cost_vs_retrained", "FR_acc", "UA_R", "split_hash"]
 

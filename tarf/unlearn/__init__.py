@@ -9,7 +9,7 @@ Comments on hyper-parameters carry evidence tags (docs/README.md#evidence-tags):
 paper, [P*] a paper value from an appendix-level detail (provisional), [R] the reference code's behaviour, [D] a project
 decision where neither says. Each method's reference and deviations: docs/baselines.md, docs/tarf.md.
 
-INFORMED (issue 13): informed baselines — ft, ga, scrub, salun handed TARF's identified set
+INFORMED: informed baselines (docs/baselines.md) — ft, ga, scrub, salun handed TARF's identified set
 (`<m>+id`) or the true D_t (`<m>+oracle`), and GA→id→FT (`ga_id_ft`); not rows of Table 3.
 `get` returns an object with the same `unlearn` and `DEFAULTS` for them (tarf/unlearn/informed.py,
 which also states their hyper-parameter rule).
@@ -21,7 +21,7 @@ from . import informed
 from .common import UnlearnData
 
 METHODS = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub", "tarf")
-INFORMED = informed.NAMES  # issue 13: the informed baselines (tarf/unlearn/informed.py)
+INFORMED = informed.NAMES  # the informed baselines (tarf/unlearn/informed.py)
 
 
 def get(name: str):

@@ -1,4 +1,4 @@
-"""Informed baselines (issue 13): baselines handed TARF's identification, or the truth.
+"""Informed baselines (docs/baselines.md): baselines handed TARF's identification, or the truth.
 
 Each variant wraps an unaltered method: it builds a new UnlearnData in which only the forgetting
 set (x_f, y_f) and the remaining set (x_un, y_un) differ — samples moved from D_un to the end of
