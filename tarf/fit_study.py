@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from . import metrics, runner, scenarios, store, train, unlearn
-from .params import deep_merge
+from .params import deep_merge, precision_key
 from .paths import results_dir
 from .progress import progress
 from .unlearn import tarf as T
@@ -139,7 +139,7 @@ def tarf_key(ctx, scenario: str, seed: int, hp: dict, orig_key: str) -> str:
                       "split": ctx.split.hash, "hp": hp, "original": orig_key,
                       "batch": exp.unlearn_batch_size, "augment": exp.unlearn_augment,
                       "device": exp.device.split(":")[0], **({"amp": True} if exp.amp else {}),
-                      **({"dtype": exp.dtype} if exp.dtype != "float32" else {}), "v": 1})
+                      **precision_key(exp), "v": 1})
 
 
 def run_tarf(ctx, scenario: str, seed: int, model, orig_key: str, hp: dict) -> dict:

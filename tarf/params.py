@@ -265,5 +265,10 @@ def load(profile: str, overrides: dict | None = None) -> Experiment:
     return exp
 
 
+def precision_key(exp: Experiment) -> dict:
+    """The numerics part of every cache key: empty for float32, so older keys stay valid."""
+    return {"dtype": exp.dtype} if exp.dtype != "float32" else {}
+
+
 def as_dict(exp: Experiment) -> dict:
     return dataclasses.asdict(exp)

@@ -111,7 +111,7 @@ def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
                       "hp": hyper_parameters(ctx, method), "original": orig_key, "retrained": ret_key,
                       "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
                       "device": ctx.exp.device.split(":")[0], **({"amp": True} if ctx.exp.amp else {}),
-                      **({"dtype": ctx.exp.dtype} if ctx.exp.dtype != "float32" else {}), "v": 1})
+                      **params.precision_key(ctx.exp), "v": 1})
 
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:

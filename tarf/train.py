@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from . import models, store
 from .metrics import accuracy
-from .params import Experiment, Train
+from .params import Experiment, Train, precision_key
 from .progress import progress
 from .scenarios import Split, labels
 from .unlearn.common import batches, epoch_fractions, to_input
@@ -96,7 +96,7 @@ def _recipe_params(exp: Experiment) -> dict:
     return {"dataset": exp.dataset, "arch": exp.model.arch, "width": exp.model.width,
             "train": vars(exp.train), "device": exp.device.split(":")[0],
             **({"amp": True} if exp.amp else {}), **({"compile": True} if exp.compile else {}),
-            **({"dtype": exp.dtype} if exp.dtype != "float32" else {})}
+            **precision_key(exp)}
 
 
 def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.ndarray, test_idx: np.ndarray,

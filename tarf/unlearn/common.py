@@ -129,6 +129,19 @@ def recompute_bn(model: nn.Module, data: UnlearnData, gen: torch.Generator) -> N
         m.momentum = mom
 
 
+def oracle_mask(who: str, data: UnlearnData) -> torch.Tensor:
+    """The evaluation-only D_fr mask over D_un (TARF's oracle, the `+oracle` baselines), checked."""
+    m = data.oracle_fr
+    if m is None:
+        raise ValueError(
+            f"{who} needs data.oracle_fr, the evaluation-only true D_fr as a bool mask over D_un; "
+            "tarf.runner.unlearn_data(..., oracle=True) fills it (run_one does when a run asks for it)")
+    if m.dtype != torch.bool or tuple(m.shape) != (len(data.y_un),):
+        raise ValueError(f"{who}: data.oracle_fr must be a bool mask over D_un of shape "
+                         f"({len(data.y_un)},), got {m.dtype} {tuple(m.shape)}")
+    return m.cpu()
+
+
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 

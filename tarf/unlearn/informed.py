@@ -54,6 +54,7 @@ from importlib import import_module
 import torch
 
 from .. import store
+from . import common
 from . import tarf as T
 from .common import UnlearnData
 
@@ -162,15 +163,7 @@ def moved(data: UnlearnData, mask: torch.Tensor) -> UnlearnData:
 
 
 def _oracle_mask(name: str, data: UnlearnData) -> torch.Tensor:
-    m = data.oracle_fr
-    if m is None:
-        raise ValueError(
-            f"{name} needs data.oracle_fr, the evaluation-only true D_fr as a bool mask over D_un; "
-            "tarf.runner.unlearn_data(..., oracle=True) fills it (run_one does for +oracle methods)")
-    if m.dtype != torch.bool or tuple(m.shape) != (len(data.y_un),):
-        raise ValueError(f"{name}: data.oracle_fr must be a bool mask over D_un of shape "
-                         f"({len(data.y_un)},), got {m.dtype} {tuple(m.shape)}")
-    return m.cpu()
+    return common.oracle_mask(name, data)
 
 
 def _tarf_hp(name: str, hp: dict) -> dict:

@@ -183,13 +183,7 @@ def _validate(hp: dict, data) -> int:
     if not isinstance(hp["oracle"], bool):
         raise ValueError(f"oracle={hp['oracle']!r} is not valid; choose one of False, True")
     if hp["oracle"]:
-        m = data.oracle_fr
-        if m is None:
-            raise ValueError("oracle=True needs data.oracle_fr, the evaluation-only D_fr mask over "
-                             "D_un (tarf.runner.unlearn_data(..., oracle=True) fills it)")
-        if m.dtype != torch.bool or tuple(m.shape) != (len(data.y_un),):
-            raise ValueError(f"oracle=True: data.oracle_fr must be a bool mask over D_un of shape "
-                             f"({len(data.y_un)},), got {m.dtype} {tuple(m.shape)}")
+        common.oracle_mask("oracle=True", data)
     T, t1, t0 = hp["epochs"], hp["t1"], hp["t0"]
     if not T > 0:
         raise ValueError(f"epochs={T} must be > 0")
