@@ -11,9 +11,8 @@ points of two sets A and B, the share of B among the k nearest neighbours of A's
 by the share B would have if the two sets were randomly mixed. 1 = fully mixed, 0 = separated.
 
 Obs. 6 needs the losses after every GA step, but ``UnlearnData.monitor`` fires once per epoch.
-So :func:`ga_tracked` is a small copy of ``tarf.unlearn.ga``'s loop (same helpers, same seeded
-batches, same update) that scores the groups after every step; the tests check that its final
-weights equal those of ``tarf.unlearn.run("ga", ...)``.
+So :func:`ga_tracked` runs ``tarf.unlearn.ga`` itself (the same code path as notebooks 04, 06 and
+10, ``bn_stats`` included) with a per-step hook that scores the groups.
 """
 
 from __future__ import annotations
@@ -183,41 +182,21 @@ def mean_ce(model, x, y, device: str = "cpu", batch_size: int = 1024) -> float:
 
 
 def ga_tracked(model, data: common.UnlearnData, hp: dict, seed: int, groups: dict, device: str = "cpu"):
-    """``tarf.unlearn.ga`` step for step, scoring mean CE on every group after every step.
+    """``tarf.unlearn.ga`` with a hook scoring mean CE on every group after every step.
 
     ``groups`` maps a name to ``(x_uint8, y_model_labels)``. Returns (model, rows) with one row per
-    (step, group): step 0 is the original. The update, the batches and the seeding are those of
-    ga.py (its final weights are identical; tests/test_observations.py checks it).
+    (step, group): step 0 is the original. ``hp`` overrides GA's DEFAULTS (unknown keys are an error).
     """
-    from .unlearn import ga
+    from . import unlearn
 
-    merged = dict(ga.DEFAULTS)
-    for key in hp or {}:
-        if key not in merged:
-            raise ValueError(f"unknown hyper-parameter {key!r} for method 'ga'; valid: {', '.join(sorted(merged))}")
-    merged.update(hp or {})
-    model = common.clone(model)
-    gen = common.generator(seed)
-    opt = common.sgd(model, merged["lr"], merged["momentum"], merged["weight_decay"])
     rows = []
 
-    def score(step, epoch):
-        rows.extend({"step": step, "epoch": epoch, "group": g, "n": len(y), "ce": mean_ce(model, x, y, device)}
+    def score(m, step, epoch):
+        rows.extend({"step": step, "epoch": epoch, "group": g, "n": len(y), "ce": mean_ce(m, x, y, device)}
                     for g, (x, y) in groups.items())
 
-    score(0, 0.0)
-    step, done = 0, 0.0
-    for frac in common.epoch_fractions(merged["epochs"]):
-        model.train()
-        n_batches = max(1, round(frac * -(-len(data.x_f) // data.batch_size)))
-        for i, (x, y) in enumerate(common.epoch_iter(data, "f", gen, frac)):
-            ce = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            (-ce).backward()
-            opt.step()
-            step += 1
-            score(step, round(done + frac * (i + 1) / n_batches, 6))
-        done += frac
+    score(model, 0, 0.0)
+    model, _ = unlearn.run("ga", model, data, hp, seed, on_step=score)
     return model, rows
 
 
@@ -249,7 +228,7 @@ def obs6(ctx, seed: int = 0, hp: dict | None = None, eval_per_class: int = 100,
         k = store.key({"original": rec["key"], "hp": merged, "seed": seed, "split": ctx.split.hash,
                        "sets": {g: store.sha256_bytes(i.tobytes()) for g, i in sets.items()},
                        "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
-                       "device": ctx.exp.device.split(":")[0], "v": 1})
+                       "device": ctx.exp.device.split(":")[0], "v": 2})
         cached = store.get_json("observations", k)
         if cached is None:
             data = runner.unlearn_data(ctx, s)

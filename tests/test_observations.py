@@ -107,16 +107,22 @@ def test_obs6_logs_every_step_for_all_groups_and_d_f_loss_rises(ctx, files):
 
 
 def test_ga_tracked_is_plain_ga(ctx):
-    """The step-by-step loop ends with exactly the weights of tarf.unlearn.run('ga', ...)."""
+    """The tracked run is GA's own code path: same final weights as tarf.unlearn.run('ga', ...), for
+    both BN treatments."""
     model, _ = train.original(ctx.exp, ctx.ds, ctx.split, "coarse", 0)
     data = runner.unlearn_data(ctx, "model_mismatch")
     data.batch_size = 16  # D_f has 30 images on smoke: two batches per epoch
-    hp = {"epochs": 1.5, "lr": 0.01}
     x, y = data.x_f[:8], data.y_f[:8]
-    tracked, rows = observations.ga_tracked(model, data, hp, 0, {"D_f": (x, y)})
-    plain, log = unlearn.run("ga", model, data, hp, 0)
-    for (name, a), b in zip(tracked.state_dict().items(), plain.state_dict().values()):
-        assert torch.equal(a, b), name
+    finals = {}
+    for bn in ("update", "keep"):
+        hp = {"epochs": 1.5, "lr": 0.01, "bn_stats": bn}
+        tracked, rows = observations.ga_tracked(model, data, hp, 0, {"D_f": (x, y)})
+        plain, log = unlearn.run("ga", model, data, hp, 0)
+        for (name, a), b in zip(tracked.state_dict().items(), plain.state_dict().values()):
+            assert torch.equal(a, b), name
+        finals[bn] = tracked.state_dict()
+    # bn_stats reaches the tracked run: "keep" leaves the running statistics where they were
+    assert any(not torch.equal(finals["update"][k], finals["keep"][k]) for k in finals["keep"] if "running_mean" in k)
     steps = 2 + 1  # 1.5 epochs of two batches each: 2 + round(0.5 · 2)
     assert [r["step"] for r in rows] == list(range(steps + 1))
     assert [r["epoch"] for r in rows] == [0.0, 0.5, 1.0, 1.5]

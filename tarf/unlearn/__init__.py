@@ -35,17 +35,21 @@ def get(name: str):
     return import_module(f"tarf.unlearn.{name}")
 
 
-def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int):
-    """Call method ``name`` with its DEFAULTS overridden by ``hp`` (unknown keys are an error)."""
-    mod = get(name)
-    merged = dict(mod.DEFAULTS)
+def merged_hp(name: str, hp: dict | None) -> dict:
+    """Method ``name``'s DEFAULTS overridden by ``hp`` (unknown keys are an error)."""
+    merged = dict(get(name).DEFAULTS)
     for key in hp or {}:
         if key not in merged:
             raise ValueError(
                 f"unknown hyper-parameter {key!r} for method {name!r}; valid: {', '.join(sorted(merged))}"
             )
-    merged.update(hp or {})
-    return mod.unlearn(model, data, merged, seed)
+    return merged | dict(hp or {})
 
 
-__all__ = ["INFORMED", "METHODS", "UnlearnData", "get", "run"]
+def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int, **hooks):
+    """Call method ``name`` with its DEFAULTS overridden by ``hp``; ``hooks`` (e.g. GA's ``on_step``)
+    go to the method as keyword arguments."""
+    return get(name).unlearn(model, data, merged_hp(name, hp), seed, **hooks)
+
+
+__all__ = ["INFORMED", "METHODS", "UnlearnData", "get", "merged_hp", "run"]

@@ -9,6 +9,8 @@ profiles, not the default): the forward pass still uses batch statistics, but th
 statistics are not dragged to D_f's — measured on the default profile, that drift alone takes RA from
 ~91 to 18-59 (README, notes on fidelity). The logged `loss` is the minimised
 objective (−CE); `ce_f` is the mean CE on D_f being raised.
+``on_step(model, step, epoch)``, if given, is called after every update (Observation 6's per-step
+losses, tarf/observations.py); it must leave the model's mode as it found it.
 """
 
 from __future__ import annotations
@@ -27,21 +29,25 @@ DEFAULTS = {
 }
 
 
-def unlearn(model, data, hp, seed):
+def unlearn(model, data, hp, seed, on_step=None):
     model = common.clone(model)
     gen = common.generator(seed)
     opt = common.sgd(model, hp["lr"], hp["momentum"], hp["weight_decay"])
-    log, done = [], 0.0
+    log, done, step = [], 0.0, 0
     for frac in progress(common.epoch_fractions(hp["epochs"]), desc="ga", leave=False):
         model.train()
         total, n = 0.0, 0
-        for x, y in common.epoch_iter(data, "f", gen, frac):
+        n_batches = max(1, round(frac * -(-len(data.x_f) // data.batch_size)))
+        for i, (x, y) in enumerate(common.epoch_iter(data, "f", gen, frac)):
             with common.bn_stats(model, hp["bn_stats"]):
                 ce = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
             (-ce).backward()
             opt.step()
             total, n = total + ce.item() * len(y), n + len(y)
+            step += 1
+            if on_step is not None:
+                on_step(model, step, round(done + frac * (i + 1) / n_batches, 6))
         done += frac
         entry = {"epoch": done, "loss": -total / max(n, 1), "ce_f": total / max(n, 1)}
         if data.monitor is not None:
