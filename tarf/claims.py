@@ -3,7 +3,7 @@
 :func:`evaluate` takes the long-form results (one row per scenario, method and seed, columns UA,
 RA, TA, MIA, Gap, TIME_min; the paper's ``paper_table3.csv`` works too) and, for C7, the
 identification summary of ``tarf.tarf_analysis.identification_summary``. Checks compare means over
-seeds. Every threshold is a field of :class:`Thresholds`. A check whose inputs are missing (a
+seeds; :func:`per_seed` gives each claim's verdict on every seed alone. Every threshold is a field of :class:`Thresholds`. A check whose inputs are missing (a
 scenario or method not run) is "n/a", never a silent pass.
 
 | id | check (docs/protocol.md#claims) |
@@ -125,9 +125,23 @@ def evaluate(results: pd.DataFrame, identification: pd.DataFrame | None = None,
     return out[out["scenario"].isin(set(results["scenario"])) | (out["scenario"] == "-")].reset_index(drop=True)
 
 
-def verdicts(table: pd.DataFrame, claims=None) -> pd.DataFrame:
+def per_seed(results: pd.DataFrame, identification: pd.DataFrame | None = None,
+             th: Thresholds | None = None) -> pd.DataFrame:
+    """Each claim's verdict on each seed alone: rows claim, one column per seed."""
+    cols = {}
+    for seed in sorted(results["seed"].unique()):
+        ident = None
+        if identification is not None and len(identification):
+            ident = identification[identification["seed"] == seed]
+        v = verdicts(evaluate(results[results["seed"] == seed], ident, th))
+        cols[f"seed {seed}"] = v.set_index("claim")["verdict"]
+    return pd.DataFrame(cols).rename_axis("claim")
+
+
+def verdicts(table: pd.DataFrame, claims=None, seeds: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim (all, or ``claims``): holds if every applicable check holds, n/a if none
-    applies."""
+    applies. With ``seeds`` (:func:`per_seed`), a column "per seed" counts the seeds on which the claim
+    holds alone, e.g. "2/3 seeds" (n/a seeds left out of the count)."""
     rows = []
     for c, text in CLAIMS.items():
         if claims is not None and c not in claims:
@@ -135,17 +149,23 @@ def verdicts(table: pd.DataFrame, claims=None) -> pd.DataFrame:
         h = table.loc[table["claim"] == c, "holds"]
         h = h[h != NA]
         word = NA if h.empty else HOLDS if (h == HOLDS).all() else FAILS
-        rows.append({"claim": c, "paper claim": text, "checks": f"{int((h == HOLDS).sum())}/{len(h)}",
-                     "verdict": word})
+        row = {"claim": c, "paper claim": text, "checks": f"{int((h == HOLDS).sum())}/{len(h)}",
+               "verdict": word}
+        if seeds is not None and c in seeds.index:
+            per = seeds.loc[c]
+            per = per[per != NA]
+            row["per seed"] = f"{int((per == HOLDS).sum())}/{len(per)} seeds" if len(per) else NA
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def export(table: pd.DataFrame, profile: str, n_seeds: int) -> pd.DataFrame:
-    """results/<profile>/claims.{csv,md,tex}: every claim's verdict with its check count and the number
-    of seeds behind it (the README's verdict table, via make readme)."""
+def export(table: pd.DataFrame, profile: str, n_seeds: int, seeds: pd.DataFrame | None = None) -> pd.DataFrame:
+    """results/<profile>/claims.{csv,md,tex}: every claim's verdict on the means with its check count,
+    the number of seeds behind it and (``seeds``, :func:`per_seed`) on how many seeds it holds alone
+    (the README's verdict table, via make readme)."""
     from .report import export as export_table
 
-    out = verdicts(table).assign(seeds=n_seeds)
+    out = verdicts(table, seeds=seeds).assign(seeds=n_seeds)
     export_table(out, "claims", profile)
     return out
 
@@ -171,4 +191,4 @@ def on_paper(th: Thresholds | None = None, claims=None) -> pd.DataFrame:
     return pd.DataFrame(cols).rename_axis("claim").reset_index()
 
 
-__all__ = ["CLAIMS", "Thresholds", "evaluate", "export", "means", "on_paper", "printable", "verdicts"]
+__all__ = ["CLAIMS", "Thresholds", "evaluate", "export", "means", "on_paper", "per_seed", "printable", "verdicts"]

@@ -74,11 +74,11 @@ def _overrides(args) -> dict:
 
 
 def _methods(args) -> list[str] | None:
-    from .runner import INFORMED, METHODS
+    from .runner import INFORMED, TABLE_ROWS
 
     for m in getattr(args, "method", None) or []:
-        if m not in METHODS + INFORMED:
-            raise CLIError(f"--method: unknown {m!r}; valid: {', '.join(METHODS)}; informed: {', '.join(INFORMED)}")
+        if m not in TABLE_ROWS + INFORMED:
+            raise CLIError(f"--method: unknown {m!r}; valid: {', '.join(TABLE_ROWS)}; informed: {', '.join(INFORMED)}")
     return list(dict.fromkeys(args.method)) if getattr(args, "method", None) else None
 
 

@@ -4,7 +4,8 @@ The runner is the only place that joins the pieces: it hands a method exactly wh
 (D_f, D_un with model labels, K for TARF), times the method call alone, and evaluates with the
 evaluation-only sets (D_t, D_r, test', MIA members/non-members, D_fr, D_ar).
 
-Besides the ten rows of Table 3 (METHODS) it runs the informed baselines (INFORMED, docs/baselines.md;
+Besides the ten rows of Table 3 (METHODS) and the Original reference row (the model before
+unlearning; TABLE_ROWS has all eleven) it runs the informed baselines (INFORMED, docs/baselines.md;
 tarf/unlearn/informed.py: `<m>+id`, `<m>+oracle`, `ga_id_ft`), cached in the store the same way;
 their hyper-parameters follow informed.profile_hp, and `+oracle` runs get the D_fr mask.
 """
@@ -24,6 +25,11 @@ from .progress import progress
 from .unlearn.common import UnlearnData
 
 METHODS = ("retrained", *unlearn.METHODS)  # the ten rows of the paper's Table 3
+# The original model itself, no unlearning: a reference row beside Table 3's ten, so that a method
+# that changes nothing is visible (in model mismatch Retrained's UA is high, so doing nothing scores a
+# small Gap). It is never a baseline in the claims.
+ORIGINAL = "original"
+TABLE_ROWS = ("retrained", ORIGINAL, *unlearn.METHODS)
 INFORMED = unlearn.INFORMED  # informed baselines (docs/baselines.md): run by run_one, not rows of Table 3
 COLUMNS = ["dataset", "scenario", "method", "seed", "UA", "RA", "TA", "MIA", "Gap", "TIME_min",
            "cost_vs_retrained", "FR_acc", "UA_R", "split_hash"]
@@ -94,7 +100,7 @@ def retrained(ctx: Context, scenario: str, seed: int):
 
 
 def hyper_parameters(ctx: Context, method: str) -> dict:
-    if method == "retrained":
+    if method in ("retrained", ORIGINAL):
         return {}
     if method in INFORMED:  # the base method's hp (+ TARF's for identification): informed.profile_hp
         return unlearn.informed.profile_hp(method, ctx.exp.methods)
@@ -116,8 +122,8 @@ def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     """The results row of one run; cached, so a second call does no work."""
-    if method not in METHODS and method not in INFORMED:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}; "
+    if method not in TABLE_ROWS and method not in INFORMED:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(TABLE_ROWS)}; "
                          f"informed: {', '.join(INFORMED)}")
     ret_model, ret = retrained(ctx, scenario, seed)
     orig_model, orig = original(ctx, scenario, seed) if method != "retrained" else (None, {"key": None})
@@ -129,6 +135,8 @@ def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     log = []
     if method == "retrained":
         model, seconds = ret_model, ret["seconds"]
+    elif method == ORIGINAL:
+        model, seconds = orig_model, 0.0
     else:
         data = unlearn_data(ctx, scenario, oracle=needs_oracle(method, hyper_parameters(ctx, method)))
         train.seed_everything(seed, ctx.exp.num_threads)
@@ -158,8 +166,9 @@ def run_log(ctx: Context, scenario: str, method: str, seed: int) -> list[dict]:
 
 
 def run_all(ctx: Context, methods=None, scenarios_=None, seeds=None) -> pd.DataFrame:
-    """Every (scenario, method, seed) → one long-form table (docs/metrics.md#reporting)."""
-    methods = list(methods or METHODS)
+    """Every (scenario, method, seed) → one long-form table (docs/metrics.md#reporting); by default
+    the ten rows of Table 3 and the Original reference row."""
+    methods = list(methods or TABLE_ROWS)
     jobs = [(s, m, seed) for seed in (seeds or ctx.exp.seeds) for s in (scenarios_ or ctx.exp.scenarios)
             for m in methods]
     rows = [run_one(ctx, *job) for job in progress(jobs, desc="runs")]

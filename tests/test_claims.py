@@ -121,3 +121,20 @@ def test_claims_hold_on_the_papers_own_numbers():
     got = v.set_index("claim")
     assert set(got.loc["C1":"C6"].to_numpy().ravel()) == {HOLDS}
     assert set(got.loc["C7"]) == {NA}
+
+
+def test_per_seed_verdicts_count_the_seeds_that_hold_alone():
+    """C4 fails on seed 1 alone (TARF UA 12 there) but holds on the mean over three seeds (UA 4.67);
+    C3 holds on every seed. The per-seed column counts each seed's own verdict."""
+    df = _results((0, 1, 2))
+    df.loc[(df.method == "tarf") & (df.scenario == "data_mismatch") & (df.seed == 1), "UA"] = 12.0
+    ident = pd.DataFrame([{"scenario": s, "seed": seed, "exact": not (seed == 2 and s == "target_mismatch")}
+                          for seed in (0, 1, 2) for s in ("target_mismatch", "data_mismatch")])
+    per = claims.per_seed(df, ident)
+    assert list(per.columns) == ["seed 0", "seed 1", "seed 2"]
+    assert per.loc["C4"].tolist() == [HOLDS, FAILS, HOLDS]
+    assert per.loc["C7"].tolist() == [HOLDS, HOLDS, FAILS]
+    v = claims.verdicts(claims.evaluate(df, ident), seeds=per).set_index("claim")
+    assert v.loc["C4", "verdict"] == HOLDS  # mean UA (1 + 12 + 1) / 3 = 4.67 ≤ 5
+    assert v.loc["C4", "per seed"] == "2/3 seeds" and v.loc["C3", "per seed"] == "3/3 seeds"
+    assert v.loc["C7", "per seed"] == "2/3 seeds" and v.loc["C7", "verdict"] == FAILS

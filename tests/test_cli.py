@@ -58,7 +58,7 @@ BAD = [
     ("unknown-scenario-in-params", ["table", "smoke", "--set", "scenarios=[all_matched, everything]"],
      ["scenarios: unknown 'everything'", "valid: all_matched"]),
     ("unknown-method-option", ["run", "smoke", "--method", "sgd"],
-     ["--method: unknown 'sgd'", "valid: retrained, ft, rl, ga, iu, bs, l1_sparse, salun, scrub, tarf"]),
+     ["--method: unknown 'sgd'", "valid: retrained, original, ft, rl, ga, iu, bs, l1_sparse, salun, scrub, tarf"]),
     ("unknown-method-in-params", ["run", "smoke", "--set", "methods.sgd={}"],
      ["methods.sgd", "unknown method 'sgd'", "valid methods: ft"]),
     ("unknown-hyper-parameter", ["run", "smoke", "--set", "methods.ga.alpha=1"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tarf import runner, store, train
+from tarf import metrics, runner, scenarios, store, train
 
 SMOKE = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}  # quick: one thread, one epoch
 
@@ -189,3 +189,19 @@ def test_run_one_returns_the_cached_row(monkeypatch, files):
     assert len(files()) == n  # nothing new written
     # a fresh context (e.g. a new process) loads the same split and the same row
     assert runner.run_one(runner.context("smoke", SMOKE), "all_matched", "ga", 0) == row
+
+
+def test_original_row_is_the_model_before_unlearning(monkeypatch, files):
+    """The Original reference row evaluates the original itself: no method is called, TIME is 0, its
+    UA is the original's accuracy on D_t and its Gap is against Retrained like any other row."""
+    ctx = runner.context("smoke", SMOKE)
+    monkeypatch.setattr(runner.unlearn, "run", no_more("the unlearning method"))
+    row = runner.run_one(ctx, "target_mismatch", runner.ORIGINAL, 0)
+    model, _ = runner.original(ctx, "target_mismatch", 0)
+    sc = ctx.split["target_mismatch"]
+    x, y = ctx.ds.x_train[sc.t], scenarios.labels(ctx.ds, sc.label_space)[sc.t]
+    assert row["UA"] == pytest.approx(metrics.accuracy(model, x, y))
+    assert row["TIME_min"] == 0.0 and row["method"] == "original"
+    ret = runner.run_one(ctx, "target_mismatch", "retrained", 0)
+    assert row["Gap"] == pytest.approx(metrics.gap(row, ret))
+    assert "original" in runner.TABLE_ROWS and "original" not in runner.METHODS
