@@ -96,7 +96,7 @@ def test_unknown_names_list_valid_names(ctx):
         unlearn.get("ft+nope")
     with pytest.raises(ValueError, match=r"unknown method 'rl\+id'.*tarf.*salun\+oracle"):
         unlearn.run("rl+id", None, None, {}, 0)
-    with pytest.raises(ValueError, match=r"unknown method 'iu\+oracle'.*retrained, ft.*ft\+id"):
+    with pytest.raises(ValueError, match=r"unknown method 'iu\+oracle'.*retrained, original, ft.*ft\+id"):
         runner.run_one(ctx, SC, "iu+oracle", SEED)
     with pytest.raises(ValueError, match="unknown hyper-parameter 'lrr'"):
         unlearn.run("ft+id", None, None, {"lrr": 1.0}, 0)
