@@ -172,7 +172,7 @@ def run_tarf(ctx, scenario: str, seed: int, model, orig_key: str, hp: dict) -> d
     return json.loads(json.dumps(got))  # as a cached read gives it (int labels → str keys)
 
 
-def _readout_columns(rec: dict, y_un: np.ndarray, is_fr: np.ndarray, K: int, hidden: list) -> dict:
+def readout_columns(rec: dict, y_un: np.ndarray, is_fr: np.ndarray, K: int, hidden: list) -> dict:
     row = {}
     for r in READOUTS:
         s = {int(g): float(v) for g, v in rec[f"group_{r}"].items()}
@@ -206,7 +206,7 @@ def study_row(ctx, cell: dict, seed: int, variant: str, width: int, base_epochs:
            "hp": json.dumps(hp, sort_keys=True), "group_score": hp["group_score"], "K": sc.K,
            "hidden": json.dumps(hidden), "train_acc": acc["train_acc"], "test_acc": acc["test_acc"],
            "original_minutes": orig["seconds"] / 60,
-           **_readout_columns(rec, y_un, is_fr, sc.K, hidden),
+           **readout_columns(rec, y_un, is_fr, sc.K, hidden),
            "run_groups": json.dumps(rec["groups"]), "run_hit": sorted(rec["groups"]) == hidden,
            "run_precision": q["precision"], "run_recall": q["recall"]}
     for name, r in (("tarf", run), ("oracle", oracle)):

@@ -80,7 +80,7 @@ def test_max_minutes_stops_before_a_row(tmp_path):
 def test_hit_ignores_rank_order():
     rec = {f"group_{r}": {0: 0.1, 5: 0.5, 9: 0.9, 3: 0.2} for r in fit_study.READOUTS}
     y_un = np.array([0, 5, 5, 9, 3])
-    cols = fit_study._readout_columns(rec, y_un, np.isin(y_un, [5, 9]), 2, [5, 9])
+    cols = fit_study.readout_columns(rec, y_un, np.isin(y_un, [5, 9]), 2, [5, 9])
     assert json.loads(cols["proximity_top_k"]) == [9, 5] and cols["proximity_hit"]
     assert (cols["acc_drop_precision"], cols["acc_drop_recall"]) == (1.0, 1.0)
     assert cols["absorption_margin"] == pytest.approx(0.5 - 0.2)
