@@ -1,37 +1,111 @@
-"""Sweep one method's hyper-parameters on a separate seed and print/save the table.
+"""Tune hyper-parameters on the tuning seeds by one protocol for every method (docs/protocol.md#tuning).
 
-  python scripts/tune.py default ga lr=1e-3,5e-3,1e-2 epochs=0.25,0.5 --seed 1 2 3 [--scenario all_matched ...]
+Plan mode (resumable; rows already in results/<profile>/tuning_<method>.csv are skipped):
 
-Writes results/<profile>/tuning_<method>.csv (one row per setting x seed) and prints the settings
-ranked by median Gap over the seeds; pick on all matched (docs/protocol.md#tuning), never on an evaluation seed.
+  python scripts/tune.py default --plan params/default/tuning_plan.yaml [--method ga ...] [--max-minutes N]
+  python scripts/tune.py default --plan params/default/tuning_plan.yaml --report   # tables only, no run
+
+One-method mode (an ad-hoc grid; same cells and rule):
+
+  python scripts/tune.py default ga lr=0.001,0.005,0.01 epochs=0.25,0.5 [--seed 1 2 3] [--scenario all_matched ...]
+
+Every setting runs on each (scenario, seed) cell -- all of the profile's scenarios x tuning seeds
+1-3 unless narrowed; evaluation seeds are refused. Rows go to results/<profile>/tuning_<method>.csv
+(column `protocol`: v2; older all-matched-only rows are kept as v1). Printed per method: the v2
+settings ranked (a setting whose RA drops > --ra-drop points below the Original's on any cell is
+rejected; the rest by median Gap, ties by max Gap), the pick, and a line for each grid axis the
+pick sits on the edge of.
 """
 
 import argparse
+import sys
 
-import pandas as pd
 import yaml
 
 from tarf import report, runner, tune
+from tarf.params import load
 from tarf.paths import results_dir
+
+
+def value(text: str):
+    """A grid value: YAML, but '1e-3' (a string to PyYAML) as the number it means."""
+    v = yaml.safe_load(text)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            pass
+    return v
+
+
+def show(method: str, df, ra_drop: float, status: tuple[int, int] | None = None) -> None:
+    """The ranked v2 table of one method, its pick and the edge warnings."""
+    v2 = tune.v2_rows(df)
+    head = f"== {method}"
+    if status:
+        head += f": {status[0]}/{status[1]} planned cells computed"
+        if status[0] < status[1]:
+            head += " (incomplete: run again to resume)"
+    print(head)
+    if v2.empty:
+        print("  no v2 rows yet")
+        return
+    ranked = tune.choose(v2, ra_drop)
+    print(ranked.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    best = tune.pick(ranked)
+    keys = [c for c in ranked.columns if c not in tune.NOT_SETTINGS]
+    setting = ", ".join(f"{k}={best[k]}" for k in keys)
+    if best["rejected"]:
+        print(f"PICK {method}: none passes the RA rule (every setting drops RA > {ra_drop:g} points on "
+              f"some cell); best rejected: {setting}")
+    else:
+        print(f"PICK {method}: {setting} (median Gap {best['Gap_median']:.2f}, max {best['Gap_max']:.2f}, "
+              f"worst RA margin {best['RA_margin_min']:.2f}, {best['cells']} cells)")
+        for line in tune.edge_warnings(method, v2, best):
+            print(line)
+    print()
+
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("profile")
-ap.add_argument("method")
-ap.add_argument("grid", nargs="+", help="key=v1,v2,... (values parsed as YAML)")
-ap.add_argument("--seed", type=int, nargs="+", default=[1])
-ap.add_argument("--scenario", action="append", default=None)
-ap.add_argument("--base", default="{}", help="YAML mapping of fixed hyper-parameters")
+ap.add_argument("method", nargs="?", help="one-method mode: the method to sweep")
+ap.add_argument("grid", nargs="*", help="one-method mode: key=v1,v2,... (values parsed as YAML)")
+ap.add_argument("--plan", help="plan mode: a tuning plan (params/<profile>/tuning_plan.yaml)")
+ap.add_argument("--method", dest="methods", nargs="+", help="plan mode: only these methods")
+ap.add_argument("--max-minutes", type=float, help="plan mode: start no row after this many minutes")
+ap.add_argument("--max-rows", type=int, help="plan mode: compute at most this many new rows")
+ap.add_argument("--report", action="store_true", help="plan mode: print the tables, run nothing")
+ap.add_argument("--seed", type=int, nargs="+", default=list(tune.TUNING_SEEDS))
+ap.add_argument("--scenario", action="append", default=None, help="narrow the cells (default: all)")
+ap.add_argument("--base", default="{}", help="one-method mode: YAML mapping of fixed hyper-parameters")
+ap.add_argument("--ra-drop", type=float, default=tune.RA_DROP, help="rejection: RA points below the Original's")
 args = ap.parse_args()
-grid = {k: [yaml.safe_load(v) for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)}
-ctx = runner.context(args.profile)
-df = tune.sweep(ctx, args.method, grid, tuple(args.scenario or ["all_matched"]), args.seed, yaml.safe_load(args.base))
-csv = results_dir(ctx.profile) / f"tuning_{args.method}.csv"
-if csv.exists():  # keep earlier sweeps of the same method: one record of every setting tried
-    old = pd.read_csv(csv)
-    if "seed" not in old:  # sweeps before multi-seed tuning ran on seed 1 only
-        old["seed"] = 1
-    df = pd.concat([old, df], ignore_index=True)
-    settings = [c for c in df.columns if c not in tune.METRICS]
-    df = df.drop_duplicates(subset=settings, keep="last")
-report.export(df, f"tuning_{args.method}", ctx.profile)
-print(tune.choose(df).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+try:
+    seeds = tune.check_seeds(args.seed)
+except ValueError as e:
+    sys.exit(f"error: {e}")
+
+if args.plan:
+    if args.method or args.grid:
+        sys.exit("error: with --plan, name methods with --method, not as positional arguments")
+    plan = tune.load_plan(args.plan)
+    methods = args.methods or list(plan)
+    scenarios = tuple(args.scenario or load(args.profile).scenarios)
+    if not args.report:
+        tune.run_plan(args.profile, plan, methods, seeds, args.max_minutes, scenarios=scenarios,
+                      max_rows=args.max_rows)
+    for m in methods:
+        df = tune.read_table(tune.table_path(args.profile, m))
+        show(m, df, args.ra_drop, tune.plan_status(df, plan[m], scenarios, seeds))
+else:
+    if not args.method or not args.grid:
+        ap.error("give a method and a grid (key=v1,v2 ...), or --plan")
+    grid = {k: [value(v) for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)}
+    ctx = runner.context(args.profile)
+    df = tune.sweep(ctx, args.method, grid, tuple(args.scenario or ctx.exp.scenarios), seeds,
+                    yaml.safe_load(args.base))
+    # keep earlier sweeps of the same method: one record of every setting tried
+    df = tune.merge(tune.read_table(results_dir(ctx.profile) / f"tuning_{args.method}.csv"), df)
+    report.export(df, f"tuning_{args.method}", ctx.profile)
+    show(args.method, df, args.ra_drop)

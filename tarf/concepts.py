@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from . import fit_study, runner, tarf_analysis
 from .params import deep_merge
@@ -105,29 +103,4 @@ def totals(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def figure(df: pd.DataFrame):
-    """Left: identification precision and recall per request; right: TARF's Gap against the best
-    baseline's and the Original's (mean over seeds, each seed a dot)."""
-    d = df.assign(request=df["given"] + " (" + df["scenario"].str.replace("_mismatch", "") + ")")
-    order = list(dict.fromkeys(d["request"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.38 * len(order) + 1.6), sharey=True)
-    pr = d.melt(id_vars=["request"], value_vars=["precision", "recall"], var_name="measure", value_name="%")
-    sns.barplot(data=pr, y="request", x="%", hue="measure", order=order, errorbar=None, ax=axes[0],
-                palette={"precision": "#4c72b0", "recall": "#dd8452"})
-    axes[0].set_xlim(0, 105)
-    axes[0].set_xlabel("identification vs D_fr (%)")
-    axes[0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
-    gp = d.melt(id_vars=["request"], value_vars=["Gap TARF", "Gap best baseline", "Gap Original"],
-                var_name="row", value_name="Gap")
-    sns.stripplot(data=gp, y="request", x="Gap", hue="row", order=order, dodge=True, size=6, ax=axes[1],
-                  palette={"Gap TARF": "#c44e52", "Gap best baseline": "#595959", "Gap Original": "#c7c7c7"})
-    axes[1].set_xlabel("Gap to Retrained (lower is better)")
-    axes[1].set_ylabel("")
-    axes[1].legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
-    for ax in axes:
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-__all__ = ["BASELINES", "cell_context", "cell_rows", "figure", "summary", "table", "totals"]
+__all__ = ["BASELINES", "cell_context", "cell_rows", "summary", "table", "totals"]

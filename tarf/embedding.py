@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from . import store, train
-from .unlearn.common import to_input
+from .batches import to_input
 
 METHODS = ("tsne", "pca")
 

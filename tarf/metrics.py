@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.svm import SVC
 
-from .unlearn.common import predict
+from .batches import predict
 
 GAP_KEYS = ("UA", "RA", "TA", "MIA")
 

@@ -18,11 +18,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import models, store
+from .batches import batches, epoch_fractions, to_input
 from .metrics import accuracy
 from .params import Experiment, Train, precision_key
 from .progress import progress
 from .scenarios import Split, labels
-from .unlearn.common import batches, epoch_fractions, to_input
 
 
 def seed_everything(seed: int, num_threads: int | None = None) -> None:

@@ -1,41 +1,374 @@
-"""Hyper-parameter sweeps on a separate seed (docs/protocol.md#tuning: tune on all matched only, by Gap).
+"""Hyper-parameter tuning: one protocol for every method (docs/protocol.md#tuning).
 
-A sweep runs one method over a grid of hyper-parameters through the normal runner (so every run is
-cached in the store) and returns one row per setting; the chosen values go into the profile's params
-with a comment naming the sweep, and the evaluation seeds are never used for the choice.
+Protocol v2 (the one every Table 3 method is tuned by, so the comparison is fair):
+
+- cells: every scenario of the profile (``ctx.exp.scenarios``) x the tuning seeds 1, 2, 3; an
+  evaluation seed (0, 4, 5) is refused;
+- rejection: a setting is rejected if on ANY cell its RA falls more than ``ra_drop`` (5) points
+  below the Original's RA on that cell (``RA_original``, recorded in every row);
+- ranking: the settings not rejected by median Gap over all cells, ties by max Gap; if every
+  setting is rejected they are ranked the same way and all marked ``rejected``;
+- edge: the pick is ``on_edge`` if it sits at the smallest or largest value of a numeric grid axis
+  with at least 3 values, and the grid is extended once.
+
+``sweep`` runs one method over a grid through the normal runner (every run is cached in the store)
+and returns one row per (setting, scenario, seed); ``choose`` ranks the settings; ``run_plan`` runs
+the per-method grids of a plan file (params/<profile>/tuning_plan.yaml) resumably, one row at a
+time, into results/<profile>/tuning_<method>.csv. Rows of the earlier protocol (all matched only,
+no ``RA_original``) stay in those files with ``protocol`` "v1"; new rows are "v2".
+The chosen values go into the profile's params with a comment naming the sweep.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from . import unlearn
+from .paths import results_dir
 from .progress import progress
-from .runner import Context, context, run_one
+from .runner import ORIGINAL, Context, context, run_one
+from .store import atomic_write_bytes
 
 METRICS = ("UA", "RA", "TA", "MIA", "Gap", "TIME_min")
+TUNING_SEEDS = (1, 2, 3)  # docs/protocol.md#seeds; evaluation seeds (0, 4, 5) never choose a value
+RA_DROP = 5.0  # points of RA below the Original's, on any cell, that reject a setting
+PROTOCOL = "v2"  # rows written by this protocol; rows of the all-matched-only protocol are "v1"
+CELL = ("scenario", "seed")
+EXTRA = ("RA_original", "protocol")  # per-row columns besides metrics and cell
+# columns `choose` adds: never setting columns when its output is handed back (edge_axes)
+AGGREGATES = ("Gap_median", "Gap_max", "Gap_mean", "UA_median", "RA_min", "RA_margin_min", "cells",
+              "seeds", "rejected", "on_edge")
+NOT_SETTINGS = frozenset((*METRICS, *CELL, *EXTRA, *AGGREGATES))
 
 
-def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=("all_matched",), seeds=(1,),
-          base: dict | None = None) -> pd.DataFrame:
-    """Gap and metrics of ``method`` for every combination in ``grid`` (on top of ``base``), per seed."""
+# ------------------------------------------------------------------------------------- helpers
+
+
+def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
+    """``seeds`` as a tuple of ints, or a ValueError naming the first one that is not a tuning seed."""
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds:
+        raise ValueError("no tuning seed given: tuning seeds are 1-3")
+    for s in seeds:
+        if s not in TUNING_SEEDS:
+            raise ValueError(f"seed {s} is not a tuning seed: tuning seeds are 1-3 "
+                             f"(0, 4 and 5 are evaluation seeds and never choose a hyper-parameter)")
+    return seeds
+
+
+def settings(grid: Mapping[str, list], base: Mapping | None = None) -> list[dict]:
+    """Every combination of ``grid`` on top of ``base``, in grid order (the last key varies fastest)."""
     keys = list(grid)
+    return [dict(base or {}) | dict(zip(keys, values)) for values in itertools.product(*grid.values())]
+
+
+def _norm(v):
+    """A value comparable across YAML and CSV: numbers as floats to 10 significant digits (so 1,
+    1.0 and 0.0070000000001 from a CSV match 1 and 0.007 from YAML), None for NaN / missing."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    if hasattr(v, "item") and not isinstance(v, str):  # numpy scalars
+        v = v.item()
+        if isinstance(v, bool):
+            return v
+    if isinstance(v, numbers.Real):
+        v = float(v)
+        return None if math.isnan(v) else float(f"{v:.10g}")
+    return str(v)
+
+
+def _setting_columns(df: pd.DataFrame) -> list[str]:
+    """The hyper-parameter columns of a sweep table: not metrics, cell or bookkeeping, not all empty."""
+    return [c for c in df.columns
+            if c not in NOT_SETTINGS and not str(c).startswith("_") and df[c].notna().any()]
+
+
+def _key(hp: Mapping) -> tuple:
+    """A hashable identity of a setting; missing (None / NaN) values are left out."""
+    return tuple(sorted((k, n) for k, v in hp.items() if (n := _norm(v)) is not None))
+
+
+def _is_numeric_axis(values) -> bool:
+    return all(isinstance(_norm(v), float) for v in values)
+
+
+# ---------------------------------------------------------------------------------- sweeping
+
+
+def cell(ctx: Context, method: str, scenario: str, seed: int) -> dict:
+    """One tuning row's cell part: the run's metrics and the Original's RA on the same cell."""
+    row = run_one(ctx, scenario, method, seed)
+    ra_original = run_one(ctx, scenario, ORIGINAL, seed)["RA"]  # cached: one model per (scenario, seed)
+    return {"scenario": scenario, "seed": seed, **{k: row[k] for k in METRICS}, "RA_original": ra_original}
+
+
+def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=None, seeds=TUNING_SEEDS,
+          base: dict | None = None) -> pd.DataFrame:
+    """Metrics of ``method`` for every combination in ``grid`` (on top of ``base``) on every
+    (scenario, seed) cell; ``scenarios`` None = all of the profile's. One row per setting x cell,
+    with ``RA_original`` and ``protocol`` "v2"."""
+    seeds = check_seeds(seeds)
+    scenarios = tuple(scenarios or ctx.exp.scenarios)
     rows = []
-    jobs = list(itertools.product(seeds, itertools.product(*grid.values())))
-    for seed, values in progress(jobs, desc=f"sweep {method}"):
-        hp = dict(base or {}) | dict(zip(keys, values))
+    for hp in progress(settings(grid, base), desc=f"sweep {method}"):
         c = context(ctx.profile, {"methods": {method: hp}})
-        for s in scenarios:
-            row = run_one(c, s, method, seed)
-            rows.append({**hp, "scenario": s, "seed": seed, **{k: row[k] for k in METRICS}})
+        for s, seed in itertools.product(scenarios, seeds):
+            rows.append({**hp, **cell(c, method, s, seed), "protocol": PROTOCOL})
     return pd.DataFrame(rows)
 
 
-def choose(df: pd.DataFrame) -> pd.DataFrame:
-    """Settings ranked by median Gap over tuning seeds (one unlucky seed must not pick the value)."""
-    settings = [c for c in df.columns if c not in (*METRICS, "seed")]
-    agg = df.groupby(settings, dropna=False).agg(Gap_median=("Gap", "median"), Gap_max=("Gap", "max"),
-                                                 UA_median=("UA", "median"), RA_min=("RA", "min"),
-                                                 seeds=("seed", "nunique"))
-    return agg.sort_values(["Gap_median", "Gap_max"]).reset_index()
+# ---------------------------------------------------------------------------------- choosing
+
+
+def choose(df: pd.DataFrame, ra_drop: float = RA_DROP) -> pd.DataFrame:
+    """Settings ranked by the protocol (module docstring): not rejected first, then median Gap over
+    all cells, then max Gap. One row per setting with Gap_median, Gap_max, Gap_mean, UA_median,
+    RA_min, RA_margin_min (worst RA - RA_original over the cells), cells, seeds, rejected, on_edge.
+
+    Why the rejection rule: with the median alone, the all-matched sweep picked IU alpha 0.5, which
+    collapses on one tuning seed (RA 22), over alpha 0.2, better by mean Gap (24.3 vs 28.9) and by
+    its worst seed; a median hides one collapse in three. Cells without ``RA_original`` (rows of
+    the v1 protocol) reject nothing and leave RA_margin_min empty.
+    """
+    df = df.copy()
+    keys = _setting_columns(df)
+    if "RA_original" not in df:
+        df["RA_original"] = float("nan")
+    df["_margin"] = df["RA"] - df["RA_original"]
+    df["_fail"] = df["_margin"] < -ra_drop  # NaN margin: no verdict, not a failure
+    df["_cell"] = (df["scenario"].astype(str) if "scenario" in df else "") + "/" + df["seed"].astype(str)
+    agg = df.groupby(keys, dropna=False).agg(
+        Gap_median=("Gap", "median"), Gap_max=("Gap", "max"), Gap_mean=("Gap", "mean"),
+        UA_median=("UA", "median"), RA_min=("RA", "min"), RA_margin_min=("_margin", "min"),
+        cells=("_cell", "nunique"), seeds=("seed", "nunique"), rejected=("_fail", "any"),
+    ).reset_index()
+    agg["rejected"] = agg["rejected"].astype(bool)
+    agg = agg.sort_values(["rejected", "Gap_median", "Gap_max"], kind="stable").reset_index(drop=True)
+    agg["on_edge"] = [bool(edge_axes(df, row)) for _, row in agg.iterrows()]
+    return agg
+
+
+def _edges(df: pd.DataFrame, best_row) -> list[tuple[str, str]]:
+    out = []
+    for c in _setting_columns(df):
+        values = {_norm(v) for v in df[c].dropna()}
+        if len(values) < 3 or not _is_numeric_axis(values):
+            continue
+        v = _norm(best_row[c])
+        if v is None:
+            continue
+        if math.isclose(v, max(values), rel_tol=1e-9):
+            out.append((c, "largest"))
+        elif math.isclose(v, min(values), rel_tol=1e-9):
+            out.append((c, "smallest"))
+    return out
+
+
+def edge_axes(df: pd.DataFrame, best_row) -> list[str]:
+    """The numeric grid axes (>= 3 values in ``df``) on which ``best_row`` takes the smallest or
+    largest value: the optimum may lie outside the grid, so extend it once along those axes."""
+    return [c for c, _ in _edges(df, best_row)]
+
+
+def edge_warnings(method: str, df: pd.DataFrame, best_row) -> list[str]:
+    """One line per edge axis, e.g. ``GA: lr=0.007 is the grid's largest value: extend the grid``."""
+    return [f"{method.upper()}: {c}={best_row[c]:g} is the grid's {side} value: extend the grid"
+            for c, side in _edges(df, best_row)]
+
+
+def pick(ranked: pd.DataFrame) -> pd.Series | None:
+    """The chosen setting: the first row of ``choose``'s table (rejected if no setting passes)."""
+    return None if ranked.empty else ranked.iloc[0]
+
+
+# ------------------------------------------------------------------------------------- plans
+
+
+def _check_value(where: str, value, default) -> None:
+    """A plan value must have the type of the method's default (None = any; ints and floats mix),
+    so YAML's string '1e-4' (PyYAML reads it as a string; write 1.0e-4 or 0.0001) is caught here."""
+    if default is None:
+        return
+    is_num = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if isinstance(default, numbers.Real) and not isinstance(default, bool):
+        ok, want = is_num, "a number"
+    else:
+        ok, want = isinstance(value, type(default)), type(default).__name__
+    if not ok:
+        raise ValueError(f"{where}: expected {want} (default {default!r}), got {value!r} ({type(value).__name__})")
+
+
+def validate_plan(plan: Mapping) -> dict[str, dict]:
+    """``{method: {"grid": {key: [values]}, "base": {key: value}}}`` from a plan (the YAML's mapping,
+    with or without its top-level ``methods:``); a ValueError names the method and key at fault."""
+    methods = plan.get("methods", plan) if isinstance(plan, Mapping) else None
+    if not isinstance(methods, Mapping) or not methods:
+        raise ValueError("plan: expected a mapping `methods: {<method>: {grid: ..., base: ...}}`")
+    out = {}
+    for m, entry in methods.items():
+        if m not in unlearn.METHODS:
+            raise ValueError(f"plan: unknown method {m!r}; valid: {', '.join(unlearn.METHODS)}")
+        if not isinstance(entry, Mapping) or "grid" not in entry:
+            raise ValueError(f"plan: methods.{m}: expected a mapping with `grid:` (and optionally `base:`)")
+        extra = set(entry) - {"grid", "base"}
+        if extra:
+            raise ValueError(f"plan: methods.{m}: unknown entries {sorted(extra)}; valid: grid, base")
+        grid, base = entry["grid"] or {}, entry.get("base") or {}
+        if not isinstance(grid, Mapping) or not grid or not isinstance(base, Mapping):
+            raise ValueError(f"plan: methods.{m}: `grid` must be a non-empty mapping, `base` a mapping")
+        defaults = unlearn.get(m).DEFAULTS
+        for part, mapping in (("grid", grid), ("base", base)):
+            for key, v in mapping.items():
+                where = f"plan: methods.{m}.{part}.{key}"
+                if key not in defaults:
+                    raise ValueError(f"{where}: unknown hyper-parameter {key!r} for method {m!r}; "
+                                     f"valid: {', '.join(sorted(defaults))}")
+                values = v if part == "grid" else [v]
+                if part == "grid" and (not isinstance(v, list) or not v):
+                    raise ValueError(f"{where}: expected a non-empty list of values, got {v!r}")
+                for value in values:
+                    _check_value(where, value, defaults[key])
+                if part == "grid" and len({_norm(x) for x in v}) != len(v):
+                    raise ValueError(f"{where}: repeated value in {v!r}")
+        both = set(grid) & set(base)
+        if both:
+            raise ValueError(f"plan: methods.{m}: {sorted(both)} in both grid and base")
+        out[m] = {"grid": {k: list(v) for k, v in grid.items()}, "base": dict(base)}
+    return out
+
+
+def load_plan(path) -> dict[str, dict]:
+    """The validated plan of a YAML file (params/<profile>/tuning_plan.yaml)."""
+    raw = yaml.safe_load(Path(path).read_text())
+    try:
+        return validate_plan(raw)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def n_settings(entry: Mapping) -> int:
+    return math.prod(len(v) for v in entry["grid"].values())
+
+
+# ------------------------------------------------------------------------------ tuning tables
+
+
+def read_table(path) -> pd.DataFrame:
+    """A tuning CSV with the v2 columns: ``seed`` (1 if missing: the first sweeps ran seed 1 only),
+    ``scenario`` (all_matched if missing), ``protocol`` ("v1" where missing). Empty if no file."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path)
+    if "seed" not in df:
+        df["seed"] = 1
+    if "scenario" not in df:
+        df["scenario"] = "all_matched"
+    df["protocol"] = df["protocol"].fillna("v1") if "protocol" in df else "v1"
+    return df
+
+
+def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` then ``new`` rows, one row per (setting, scenario, seed, protocol): a recomputed row
+    replaces the earlier one; settings compare as ``_norm`` does (CSV floats vs YAML)."""
+    df = pd.concat([d for d in (old, new) if not d.empty], ignore_index=True)
+    if df.empty:
+        return df
+    keys = _setting_columns(df)
+    ident = [(_key({k: r[k] for k in keys}), r["scenario"], int(r["seed"]), r.get("protocol"))
+             for _, r in df.iterrows()]
+    keep = ~pd.Series(ident).duplicated(keep="last").to_numpy()
+    return df[keep].reset_index(drop=True)
+
+
+def v2_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the current protocol, without columns only older rows use."""
+    if df.empty or "protocol" not in df:
+        return df.iloc[0:0]
+    out = df[df["protocol"] == PROTOCOL]
+    return out.loc[:, out.notna().any() | out.columns.isin([*METRICS, *CELL, *EXTRA])].reset_index(drop=True)
+
+
+def pending(df: pd.DataFrame, entry: Mapping, scenarios, seeds) -> list[tuple[dict, str, int]]:
+    """(hp, scenario, seed) of ``entry``'s plan with no v2 row in ``df``, setting by setting."""
+    done = set()
+    v2 = v2_rows(df)
+    if not v2.empty:
+        keys = _setting_columns(v2)
+        done = {(_key({k: r[k] for k in keys}), str(r["scenario"]), int(r["seed"])) for _, r in v2.iterrows()}
+    return [(hp, s, seed) for hp in settings(entry["grid"], entry["base"])
+            for s, seed in itertools.product(scenarios, seeds) if (_key(hp), s, seed) not in done]
+
+
+def table_path(profile: str, method: str, csv_dir=None) -> Path:
+    return Path(csv_dir or results_dir(profile)) / f"tuning_{method}.csv"
+
+
+def _write(df: pd.DataFrame, profile: str, method: str, csv_dir) -> None:
+    if csv_dir is None:  # .csv, .md, .tex, each written atomically
+        from .report import export
+
+        export(df, f"tuning_{method}", profile)
+    else:
+        atomic_write_bytes(table_path(profile, method, csv_dir), df.to_csv(index=False).encode())
+
+
+def run_plan(profile: str, plan, methods=None, seeds=TUNING_SEEDS, max_minutes: float | None = None,
+             csv_dir=None, scenarios=None, max_rows: int | None = None) -> dict[str, pd.DataFrame]:
+    """Run the plan's missing rows, one (setting, scenario, seed) at a time, and return every
+    method's full table (v1 and v2 rows).
+
+    ``plan``: a path or a mapping (validated); ``methods``: a subset of the plan's (None = all, in
+    plan order); ``scenarios``: None = the profile's. Rows already in
+    ``<csv_dir or results/<profile>>/tuning_<method>.csv`` with protocol v2 are skipped; after each
+    new row the table is rewritten atomically, so an interrupted run loses at most one row and the
+    next call resumes. No row starts after ``max_minutes`` (wall time since the call) or beyond
+    ``max_rows`` new rows; the call then returns cleanly.
+    """
+    plan = load_plan(plan) if isinstance(plan, str | Path) else validate_plan(plan)
+    seeds = check_seeds(seeds)
+    methods = list(plan) if methods is None else list(methods)
+    for m in methods:
+        if m not in plan:
+            raise ValueError(f"method {m!r} is not in the plan; planned: {', '.join(plan)}")
+    if scenarios is None:
+        from .params import load
+
+        scenarios = load(profile).scenarios
+    scenarios = tuple(scenarios)
+    t0, computed, tables, stop = time.monotonic(), 0, {}, False
+    for m in methods:
+        df = read_table(table_path(profile, m, csv_dir))
+        todo = [] if stop else pending(df, plan[m], scenarios, seeds)
+        ctx_key, ctx = None, None
+        for hp, s, seed in progress(todo, desc=f"tune {m}"):
+            if max_rows is not None and computed >= max_rows:
+                stop = True
+            elif max_minutes is not None and time.monotonic() - t0 >= max_minutes * 60:
+                stop = True
+            if stop:
+                break
+            if _key(hp) != ctx_key:  # one context per setting (loads the data set)
+                ctx_key, ctx = _key(hp), context(profile, {"methods": {m: hp}})
+            row = pd.DataFrame([{**hp, **cell(ctx, m, s, seed), "protocol": PROTOCOL}])
+            df = merge(df, row)
+            _write(df, profile, m, csv_dir)
+            computed += 1
+        tables[m] = df
+    return tables
+
+
+def plan_status(df: pd.DataFrame, entry: Mapping, scenarios, seeds=TUNING_SEEDS) -> tuple[int, int]:
+    """(cells computed, cells planned) of one method's plan."""
+    total = n_settings(entry) * len(tuple(scenarios)) * len(tuple(seeds))
+    return total - len(pending(df, entry, tuple(scenarios), tuple(seeds))), total

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from tarf.unlearn.common import augment_batch, epoch_fractions
+from tarf.batches import augment_batch, epoch_fractions
 
 
 def test_vectorised_augmentation_equals_per_image_crop_and_flip():

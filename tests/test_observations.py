@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import tarf
-from tarf import embedding, figures, observations, runner, store, train, unlearn
+from tarf import embedding, observations, plots, runner, store, train, unlearn
 
 QUICK = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
@@ -278,7 +278,7 @@ def test_figures_draw_constructed_data():
     curves = pd.DataFrame({"model": "coarse", "scenario": "model_mismatch", "step": np.repeat([0, 1], 3),
                            "group": ["D_f", "aligned", "other"] * 2, "set": ["D_f", "D_ar", "other"] * 2,
                            "ce": [0.1, 0.2, 0.3, 0.5, 0.4, 0.3]})
-    for fig in (figures.obs1(pts[pts.model == "fine"]), figures.obs3(pts), figures.obs5(pts),
-                figures.bars(long, "t"), figures.obs6(curves)):
+    for fig in (plots.obs1(pts[pts.model == "fine"]), plots.obs3(pts), plots.obs5(pts),
+                plots.bars(long, "t"), plots.obs6(curves)):
         assert fig.axes
         plt.close(fig)

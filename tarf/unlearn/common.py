@@ -1,5 +1,9 @@
 """What every unlearning method receives, and the small training helpers they share.
 
+The uint8 → model-input conversion and the batch helpers live in `tarf.batches` (training and
+evaluation use them too, without depending on this package); they are re-exported here under
+the same names (`common.predict`, `common.to_input`, ...).
+
 Methods see only what an unlearner has (docs/scenarios.md#who-sees-what, "who sees what"): the original model,
 D_f and D_un as tensors with model-space labels, the number of model classes, and — for TARF
 only — K from the request. Evaluation-only sets (D_t, D_r, D_fr, D_ar, fine labels) never
@@ -15,7 +19,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from ..batches import augment_batch as augment_batch
+from ..batches import batches as batches
+from ..batches import epoch_fractions as epoch_fractions
+from ..batches import predict as predict
+from ..batches import to_input as to_input
 
 
 @dataclass
@@ -35,36 +44,6 @@ class UnlearnData:
     # Evaluation only: the true D_fr as a bool mask over D_un, for TARF's oracle diagnostic (the fit study).
     # The runner fills it only when TARF's hp["oracle"] is true; no method reads it otherwise.
     oracle_fr: torch.Tensor | None = None
-
-
-def to_input(x: torch.Tensor, device: str = "cpu", augment: bool = False, generator=None):
-    """uint8 batch → floats in [0, 1] (torch's default dtype: the profile's `dtype`), channels_last,
-    optionally random crop (pad 4) + flip."""
-    x = x.to(device, non_blocking=True).to(torch.get_default_dtype()).div_(255)
-    if augment:
-        x = augment_batch(x, generator)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def augment_batch(x: torch.Tensor, generator=None) -> torch.Tensor:
-    """RandomCrop(pad 4) + horizontal flip on a whole batch of tensors, vectorised (no PIL round trip,
-    no per-sample loop, so it runs on the GPU at batch speed)."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (4, 4, 4, 4)).permute(0, 2, 3, 1)  # n, h+8, w+8, c
-    dx = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    dy = torch.randint(0, 9, (n,), generator=generator).to(x.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    cols = dx[:, None] + torch.arange(w, device=x.device)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)  # a flipped crop reads its columns backwards
-    rows = dy[:, None] + torch.arange(h, device=x.device)
-    out = padded[torch.arange(n, device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]]
-    return out.permute(0, 3, 1, 2)
-
-
-def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True):
-    """Index batches over range(n) drawn from a seeded generator."""
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def sgd(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4):
@@ -144,25 +123,6 @@ def oracle_mask(who: str, data: UnlearnData) -> torch.Tensor:
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: int = 1024):
-    """Logits of a uint8 tensor in eval mode, batched."""
-    was_training = model.training
-    model.eval()
-    out = [model(to_input(x[i : i + batch_size], device)).float().cpu() for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
-
-
-def epoch_fractions(epochs: float) -> list[float]:
-    """Budgets may be fractional on CPU profiles (docs/protocol.md#budget-scaling): 2.5 → [1, 1, 0.5]."""
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    whole = int(epochs)
-    rest = round(epochs - whole, 6)
-    return [1.0] * whole + ([rest] if rest > 0 else [])
 
 
 def epoch_iter(data: UnlearnData, which: str, gen: torch.Generator, fraction: float = 1.0
