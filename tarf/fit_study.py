@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from . import metrics, runner, scenarios, store, train, unlearn
-from .params import deep_merge, precision_key
+from .params import deep_merge
 from .paths import results_dir
 from .progress import progress
 from .unlearn import tarf as T
@@ -137,12 +137,8 @@ def _original_accuracy(ctx, model, orig_key: str, label_space: str) -> dict:
 def tarf_key(ctx, scenario: str, seed: int, hp: dict, orig_key: str) -> str:
     """Store key of one TARF run: everything that determines it (the pattern of runner._row_key,
     without a Retrained, which this study does not train)."""
-    exp = ctx.exp
-    return store.key({"study": "fit", "scenario": scenario, "method": "tarf", "seed": seed,
-                      "split": ctx.split.hash, "hp": hp, "original": orig_key,
-                      "batch": exp.unlearn_batch_size, "augment": exp.unlearn_augment,
-                      "device": exp.device.split(":")[0], **({"amp": True} if exp.amp else {}),
-                      **precision_key(exp), "v": 1})
+    return runner.run_key(ctx, study="fit", scenario=scenario, method="tarf", seed=seed, hp=hp,
+                          original=orig_key, v=1)
 
 
 def run_tarf(ctx, scenario: str, seed: int, model, orig_key: str, hp: dict) -> dict:

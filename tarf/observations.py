@@ -225,10 +225,8 @@ def obs6(ctx, seed: int = 0, hp: dict | None = None, eval_per_class: int = 100,
         groups = {g: (ctx.ds.x_train[torch.as_tensor(i)], y_all[torch.as_tensor(i)]) for g, i in sets.items()}
         model, rec = train.original(ctx.exp, ctx.ds, ctx.split, ls, seed)
         merged = runner.hyper_parameters(ctx, "ga") | dict(hp or {})
-        k = store.key({"original": rec["key"], "hp": merged, "seed": seed, "split": ctx.split.hash,
-                       "sets": {g: store.sha256_bytes(i.tobytes()) for g, i in sets.items()},
-                       "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
-                       "device": ctx.exp.device.split(":")[0], "v": 2})
+        k = runner.run_key(ctx, original=rec["key"], hp=merged, seed=seed, v=2,
+                           sets={g: store.sha256_bytes(i.tobytes()) for g, i in sets.items()})
         cached = store.get_json("observations", k)
         if cached is None:
             data = runner.unlearn_data(ctx, s)

@@ -112,12 +112,21 @@ def needs_oracle(method: str, hp: dict) -> bool:
     return (method in INFORMED and unlearn.informed.needs_oracle(method)) or bool(hp.get("oracle"))
 
 
+def run_key(ctx: Context, **parts) -> str:
+    """The store key of anything computed by running a method from a checkpoint: ``parts`` say what
+    the caller's run is (scenario, method, seed, hyper-parameters, checkpoint keys, a version), and
+    this adds every profile field that changes any run — the split, the unlearning batch size and
+    augmentation, the device kind, AMP and the precision. Every cached run (runner rows, TARF
+    variants, Observation 6's tracked GA, the fit study) is keyed here, so none can forget a field."""
+    exp = ctx.exp
+    return store.key({**parts, "split": ctx.split.hash, "batch": exp.unlearn_batch_size,
+                      "augment": exp.unlearn_augment, "device": exp.device.split(":")[0],
+                      **({"amp": True} if exp.amp else {}), **params.precision_key(exp)})
+
+
 def _row_key(ctx, scenario, method, seed, orig_key, ret_key) -> str:
-    return store.key({"scenario": scenario, "method": method, "seed": seed, "split": ctx.split.hash,
-                      "hp": hyper_parameters(ctx, method), "original": orig_key, "retrained": ret_key,
-                      "batch": ctx.exp.unlearn_batch_size, "augment": ctx.exp.unlearn_augment,
-                      "device": ctx.exp.device.split(":")[0], **({"amp": True} if ctx.exp.amp else {}),
-                      **params.precision_key(ctx.exp), "v": 1})
+    return run_key(ctx, scenario=scenario, method=method, seed=seed, hp=hyper_parameters(ctx, method),
+                   original=orig_key, retrained=ret_key, v=1)
 
 
 def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:

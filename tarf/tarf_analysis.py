@@ -191,10 +191,8 @@ def variant(ctx, scenario: str, seed: int = 0, **over) -> dict:
     orig_model, orig = runner.original(ctx, scenario, seed)
     _, ret = runner.retrained(ctx, scenario, seed)
     ret_row = runner.run_one(ctx, scenario, "retrained", seed)
-    k = store.key({"scenario": scenario, "seed": seed, "split": ctx.split.hash, "hp": hp,
-                   "original": orig["key"], "retrained": ret["key"], "batch": ctx.exp.unlearn_batch_size,
-                   "augment": ctx.exp.unlearn_augment, "device": ctx.exp.device.split(":")[0],
-                   "monitor": list(MONITOR_SETS), "v": 1})
+    k = runner.run_key(ctx, scenario=scenario, seed=seed, hp=hp, original=orig["key"], retrained=ret["key"],
+                       monitor=list(MONITOR_SETS), v=1)
     cached = store.get_json("tarf_variants", k)
     if cached is not None:
         return cached

@@ -205,3 +205,23 @@ def test_original_row_is_the_model_before_unlearning(monkeypatch, files):
     ret = runner.run_one(ctx, "target_mismatch", "retrained", 0)
     assert row["Gap"] == pytest.approx(metrics.gap(row, ret))
     assert "original" in runner.TABLE_ROWS and "original" not in runner.METHODS
+
+
+def test_every_cached_run_key_carries_every_profile_field():
+    """runner.run_key is the one place that adds the profile's run fields: a change of the unlearning
+    batch size, augmentation, AMP or precision changes the key of a runner row, a TARF variant
+    (through run_key), an Observation 6 track and a fit-study run alike."""
+    import dataclasses
+
+    from tarf import fit_study
+
+    ctx = runner.context("smoke", SMOKE)
+    keys = lambda c: (runner._row_key(c, "all_matched", "ga", 0, "o", "r"),  # noqa: E731
+                      runner.run_key(c, original="o", hp={}, seed=0, v=2),
+                      fit_study.tarf_key(c, "data_mismatch", 1, {"lr": 0.1}, "o"))
+    base = keys(ctx)
+    assert len(set(base)) == 3
+    for change in ({"unlearn_batch_size": 7}, {"unlearn_augment": not ctx.exp.unlearn_augment},
+                   {"amp": not ctx.exp.amp}, {"dtype": "float32" if ctx.exp.dtype != "float32" else "float64"}):
+        other = runner.Context(dataclasses.replace(ctx.exp, **change), ctx.ds, ctx.split)
+        assert all(a != b for a, b in zip(base, keys(other))), change
