@@ -172,7 +172,7 @@ def readout_columns(rec: dict, y_un: np.ndarray, is_fr: np.ndarray, K: int, hidd
     row = {}
     for r in READOUTS:
         s = {int(g): float(v) for g, v in rec[f"group_{r}"].items()}
-        ranked = sorted(s, key=lambda g: (-s[g], g))  # identify's order: ties to the lower label
+        ranked = T.rank_groups(s)  # identification's order
         top = ranked[:K]
         # margin: K-th score minus the next; 0 = the top-K was decided by the tie rule alone
         margin = s[ranked[K - 1]] - s[ranked[K]] if 0 < K < len(ranked) else float("nan")

@@ -17,6 +17,7 @@ from .params import deep_merge
 from .progress import progress
 from .runner import context, run_log, run_one
 from .tune import METRICS
+from .unlearn.tarf import rank_groups
 
 SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change")
 
@@ -47,7 +48,7 @@ def identification_study(profile: str, requests: dict[str, dict], grid: dict[str
         by_score = {"acc_drop": drop, "abs_acc_change": {g: abs(v) for g, v in drop.items()},
                     "abs_loss_change": loss}
         for score, s in by_score.items():
-            top = sorted(s, key=lambda g: (-s[g], g))[: sc.K]
+            top = rank_groups(s)[: sc.K]
             rows.append({"request": rname, "scenario": scen, **hp, "score": score, "K": sc.K,
                          "hidden": hidden, "top_k": top, "hit": sorted(top) == hidden, **metrics})
     return pd.DataFrame(rows)

@@ -57,8 +57,8 @@ def identification_record(log: list[dict]) -> dict:
 
 
 def _top(scores: dict[int, float], K: int) -> list[int]:
-    """The top-K labels by score, ties to the lower label (as tarf.unlearn.tarf.identify ranks)."""
-    return sorted(scores, key=lambda g: (-scores[g], g))[:K]
+    """The top-K labels by score, in identification's order (tarf.unlearn.tarf.rank_groups)."""
+    return tarf_method.rank_groups(scores)[:K]
 
 
 def _positions(y_un: np.ndarray, groups) -> list[int]:

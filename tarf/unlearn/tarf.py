@@ -277,6 +277,12 @@ def readouts(o: dict, t1: dict, y_un: torch.Tensor) -> dict:
             "proximity": {g: o["proximity"][g] for g in labels}}
 
 
+def rank_groups(scores: dict) -> list:
+    """Groups by score, highest first, ties to the lower label: the one order identification uses
+    (its top K are the identified groups); every analysis of a read-out ranks with it."""
+    return sorted(scores, key=lambda g: (-scores[g], g))
+
+
 def identify(before, after, y_un: torch.Tensor, K: int, hp: dict, extra: dict | None = None
              ) -> tuple[torch.Tensor, dict]:
     """τ = 0 mask over D_un and the identification record, from (loss, correct) of θo and θ_t1;
@@ -302,8 +308,7 @@ def identify(before, after, y_un: torch.Tensor, K: int, hp: dict, extra: dict | 
         **extra,
     }[hp["group_score"]]
     if hp["identification"] == "group":
-        ranked = sorted(labels, key=lambda g: (-scores[g], g))  # ties: lower label first
-        groups = ranked[:K]
+        groups = rank_groups({g: scores[g] for g in labels})[:K]
         mask = torch.isin(y, torch.tensor(groups, dtype=y.dtype))
         beta, score = scores[groups[-1]], hp["group_score"]
     else:
