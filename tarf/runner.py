@@ -104,7 +104,7 @@ def hyper_parameters(ctx: Context, method: str) -> dict:
         return {}
     if method in INFORMED:  # the base method's hp (+ TARF's for identification): informed.profile_hp
         return unlearn.informed.profile_hp(method, ctx.exp.methods)
-    return dict(unlearn.get(method).DEFAULTS) | ctx.exp.methods.get(method, {})
+    return unlearn.merged_hp(method, ctx.exp.methods.get(method, {}))
 
 
 def needs_oracle(method: str, hp: dict) -> bool:
