@@ -87,7 +87,7 @@ $(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb $$(wildcard params/$(PROFILE)/
 
 # The numbered chain: each notebook after the one it reads from. 01 and 02 may run side by side:
 # both draw the same persisted split (written atomically; the second finds the first's).
-# Under -j2, 09 then 10 fill one slot while 04 06 03 05 07 08 11 run one after another in the other
+# Under -j2, 09, 10 then 12 fill one slot while 04 06 03 05 07 08 11 run one after another in the other
 # (order-only prerequisites: an order for scheduling, never a reason to re-run).
 E := $(EXECUTED)/$(PROFILE)
 $(E)/06_observation4.ipynb: | $(E)/04_observation2.ipynb
@@ -96,8 +96,9 @@ $(E)/05_observation3.ipynb: | $(E)/03_observation1.ipynb
 $(E)/07_observation5.ipynb: | $(E)/05_observation3.ipynb
 $(E)/08_observation6.ipynb: | $(E)/07_observation5.ipynb
 $(E)/11_concepts.ipynb: | $(E)/08_observation6.ipynb
+$(E)/12_reviewers.ipynb: | $(E)/10_full_table.ipynb
 $(addprefix $(EXECUTED)/$(PROFILE)/,03_observation1.ipynb 04_observation2.ipynb 05_observation3.ipynb \
-    06_observation4.ipynb 07_observation5.ipynb 08_observation6.ipynb 09_tarf.ipynb 11_concepts.ipynb): \
+    06_observation4.ipynb 07_observation5.ipynb 08_observation6.ipynb 09_tarf.ipynb 11_concepts.ipynb 12_reviewers.ipynb): \
     $(EXECUTED)/$(PROFILE)/02_base_training.ipynb
 $(EXECUTED)/$(PROFILE)/10_full_table.ipynb: $(addprefix $(EXECUTED)/$(PROFILE)/,04_observation2.ipynb \
     06_observation4.ipynb 09_tarf.ipynb)

@@ -431,7 +431,74 @@ def concepts(df: pd.DataFrame):
     return fig
 
 
-__all__ = ["CLASS_PALETTE", "GAP_ROW_COLORS", "MEASURE_COLORS", "METHOD_NAMES", "METRIC_COLORS", "PHASE_COLORS",
+# --- notebook 12: the reviewers' questions ------------------------------------------------------------
+
+def k_sensitivity(ks: pd.DataFrame):
+    """Gap and UA of TARF per identification variant (K − 1, K, K + 1, sample mode p), one panel
+    per scenario, mean over seeds; the panel title gives D_fr's true share of D_un."""
+    scen = list(dict.fromkeys(ks["scenario"]))
+    fig, axes = plt.subplots(1, len(scen), figsize=(5.2 * len(scen), 3.6), squeeze=False, sharey=True)
+    for ax, s in zip(axes[0], scen):
+        d = ks[ks["scenario"] == s].melt(id_vars=["variant"], value_vars=["Gap", "UA", "recall"],
+                                        var_name="measure", value_name="value")
+        sns.pointplot(data=d, x="variant", y="value", hue="measure", errorbar=None, ax=ax,
+                      palette={"Gap": METRIC_COLORS["Gap"], "UA": METRIC_COLORS["UA"], "recall": "#1f77b4"})
+        share = ks.loc[ks["scenario"] == s, "fr_share"].iloc[0]
+        ax.set_title(f"{SCENARIO_NAMES.get(s, s)} (D_fr = {share:.1f}% of D_un)")
+        ax.set_xlabel("identification")
+        ax.set_ylabel("points (%)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def gap_terms(decomp: pd.DataFrame):
+    """Each method's Gap split into its four terms (|Δ| / 4 per metric, stacked), one panel per
+    scenario: how much of the Gap is MIA."""
+    scen = list(dict.fromkeys(decomp["scenario"]))
+    terms = ["dUA", "dRA", "dTA", "dMIA"]
+    fig, axes = plt.subplots(len(scen), 1, figsize=(8, 2.4 * len(scen)), squeeze=False)
+    for ax, s in zip(axes[:, 0], scen):
+        d = decomp[decomp["scenario"] == s].set_index("method")
+        left = np.zeros(len(d))
+        for t in terms:
+            v = d[t].to_numpy() / 4
+            ax.barh([METHOD_NAMES.get(m, m) for m in d.index], v, left=left, label=t[1:],
+                    color=METRIC_COLORS[t[1:]])
+            left += v
+        ax.invert_yaxis()
+        ax.set_title(SCENARIO_NAMES.get(s, s), fontsize=10)
+        ax.set_xlabel("Gap = sum of |Δ| / 4")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].legend(loc="lower center", bbox_to_anchor=(0.5, 1.15), ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def mia_decision(dec: pd.DataFrame):
+    """The confidence attack's SVC decision over the confidence axis (line; > 0 = member) with the
+    confidences of its shadow members, non-members and of D_t below, one panel per method."""
+    methods = list(dict.fromkeys(dec["method"]))
+    fig, axes = plt.subplots(2, len(methods), figsize=(4.6 * len(methods), 4.6), squeeze=False,
+                             sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
+    colors = {"member": SET_COLORS["D_r"], "non-member": "#7f7f7f", "D_t": SET_COLORS["D_t"]}
+    for j, m in enumerate(methods):
+        d = dec[dec["method"] == m]
+        g = d[d["kind"] == "grid"]
+        axes[0, j].plot(g["confidence"], g["decision"], color="black")
+        axes[0, j].axhline(0, color="grey", lw=0.8, ls="--")
+        axes[0, j].set_title(METHOD_NAMES.get(m, m))
+        axes[0, j].set_ylabel("SVC decision (> 0: member)")
+        pts = d[d["kind"] != "grid"]
+        sns.histplot(data=pts, x="confidence", hue="kind", bins=np.linspace(0, 1, 26), stat="percent",
+                     common_norm=False, element="step", fill=False, palette=colors, ax=axes[1, j])
+        axes[1, j].set_xlabel("confidence p[y]")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["gap_terms", "k_sensitivity", "mia_decision", "CLASS_PALETTE", "GAP_ROW_COLORS", "MEASURE_COLORS", "METHOD_NAMES", "METRIC_COLORS", "PHASE_COLORS",
            "PHASE_NAMES", "SCENARIO_NAMES", "SCORE_LABELS", "SET_COLORS", "ablations", "bars", "concepts",
            "dynamics", "gap_heatmaps", "identification", "obs1", "obs3", "obs5", "obs6", "partition_grid",
            "phases", "probe", "save", "training_curves"]

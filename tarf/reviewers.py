@@ -265,5 +265,34 @@ def mia_extrapolation(decision: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["GRID", "UNLEARNING", "gap_decomposition", "k_sensitivity", "k_variants", "method_model",
+def _best(gaps: pd.Series, names) -> tuple[str, float]:
+    """The name with the lowest finite Gap among ``names`` (ties to the name), or ("-", NaN)."""
+    names = [n for n in names if n in gaps.index and np.isfinite(gaps[n])]
+    if not names:
+        return "-", float("nan")
+    b = min(names, key=lambda n: (gaps[n], n))
+    return b, float(gaps[b])
+
+
+def informed_answer(results: pd.DataFrame) -> pd.DataFrame:
+    """Question 0 (the informed baselines, docs/baselines.md): per scenario, mean Gap over seeds of
+    TARF, of the best baseline given only D_f (ft, ga), of the best `+id` baseline (TARF's
+    identification, other objective) and of the best `+oracle` one (the true D_t). TARF's objective
+    is what helps when TARF beats the best `+id` run that shares its identification."""
+    m = results.groupby(["scenario", "method"])["Gap"].mean()
+    rows = []
+    for s in dict.fromkeys(results["scenario"]):
+        g = m.loc[s]
+
+        plain = _best(g, ("ft", "ga"))
+        with_id = _best(g, [n for n in g.index if n.endswith("+id") or n == "ga_id_ft"])
+        oracle = _best(g, [n for n in g.index if n.endswith("+oracle")])
+        tarf = float(g.get("tarf", float("nan")))
+        rows.append({"scenario": s, "Gap TARF": tarf, "best plain": plain[0], "Gap plain": plain[1],
+                     "best +id": with_id[0], "Gap +id": with_id[1], "best +oracle": oracle[0],
+                     "Gap +oracle": oracle[1], "TARF below best +id": bool(tarf <= with_id[1])})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["informed_answer", "GRID", "UNLEARNING", "gap_decomposition", "k_sensitivity", "k_variants", "method_model",
            "mia_decision", "mia_extrapolation", "mia_features", "ranking_changes"]
