@@ -30,6 +30,7 @@ from matplotlib.ticker import MaxNLocator
 from .paths import figures_dir
 from .store import atomic_write_bytes
 from .table3 import METHOD_NAMES, SCENARIO_NAMES
+from .unlearn.tarf import rank_groups
 
 # --- palette --------------------------------------------------------------------------------------
 
@@ -289,16 +290,17 @@ def identification(groups: pd.DataFrame, score: str = "acc_drop"):
     return fig
 
 
-def probe(groups: pd.DataFrame, scores=("acc_drop", "abs_acc_change", "abs_loss_change")):
-    """docs/tarf.md#fashion-mnist-probe: the three group scores side by side, each with its own top-K starred."""
+def probe(groups: pd.DataFrame, scores=("acc_drop", "abs_loss_change", "absorption", "proximity")):
+    """docs/tarf.md#fashion-mnist-probe: the group scores side by side, each with its own top-K starred
+    (a score absent or all NaN in `groups` is left out)."""
+    scores = [c for c in scores if c in groups and groups[c].notna().all()]
     scen = list(dict.fromkeys(groups["scenario"]))
     fig, axes = plt.subplots(len(scen), len(scores), figsize=(4.2 * len(scores), 3.3 * len(scen)), squeeze=False)
     for row, s in zip(axes, scen):
         g = groups[groups["scenario"] == s].sort_values("label")
         K = int(g["K"].iloc[0])
         for ax, sc in zip(row, scores):
-            ranked = sorted(zip(g[sc], g["label"]), key=lambda t: (-t[0], t[1]))[:K]
-            _group_bars(ax, g, sc, {lab for _, lab in ranked})
+            _group_bars(ax, g, sc, set(rank_groups(dict(zip(g["label"], g[sc])))[:K]))
             ax.set_title(f"{SCENARIO_NAMES.get(s, s)}: {sc}", fontsize=9)
             ax.set_ylabel(SCORE_LABELS[sc], fontsize=8)
     fig.suptitle("Which groups each score would identify (★ = its top-K; orange = target)")

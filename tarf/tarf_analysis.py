@@ -22,7 +22,7 @@ from . import metrics, runner, store, train, unlearn
 from .scenarios import labels as model_labels
 from .unlearn import tarf as tarf_method
 
-SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change")  # group scores (docs/tarf.md#group-scores)
+SCORES = ("acc_drop", "abs_acc_change", "abs_loss_change", "absorption", "proximity")  # docs/tarf.md#group-scores
 MONITOR_SETS = ("D_t", "D_r", "D_f", "D_fr", "D_ar")  # accuracies logged per epoch by variants
 
 
@@ -51,8 +51,8 @@ def identification_record(log: list[dict]) -> dict:
     """The ``identification`` entry of a TARF log, with group keys back to ints (JSON made them str)."""
     rec = next(e["identification"] for e in log if "identification" in e)
     out = dict(rec)
-    for k in ("group_scores", "group_acc_drop", "group_abs_loss_change"):
-        out[k] = {int(g): v for g, v in rec[k].items()}
+    for k in ("group_scores", "group_acc_drop", "group_abs_loss_change", "group_absorption", "group_proximity"):
+        out[k] = {int(g): v for g, v in rec.get(k, {}).items()}
     return out
 
 
@@ -67,7 +67,8 @@ def _positions(y_un: np.ndarray, groups) -> list[int]:
 
 def groups_frame(ctx, scenarios, seed: int = 0) -> pd.DataFrame:
     """One row per model-label group of D_un in each scenario with K > 0, from the cached TARF run:
-    the three group scores after Phase I (accuracy in points), whether the group holds target data
+    every group score after Phase I (accuracy in points; absorption and proximity NaN in logs
+    written before they were recorded), whether the group holds target data
     (truth), its rank and whether TARF identified it (top-K by the score TARF used)."""
     rows = []
     for s in scenarios:
@@ -80,7 +81,9 @@ def groups_frame(ctx, scenarios, seed: int = 0) -> pd.DataFrame:
         for g in sorted(drop):
             rows.append({"scenario": s, "seed": seed, "label": g, "group": names[g],
                          "acc_drop": drop[g], "abs_acc_change": abs(drop[g]),
-                         "abs_loss_change": dloss[g], "target": g in target,
+                         "abs_loss_change": dloss[g],
+                         "absorption": rec["group_absorption"].get(g, np.nan),
+                         "proximity": rec["group_proximity"].get(g, np.nan), "target": g in target,
                          "rank": ranked.index(g) + 1, "identified": g in rec["groups"],
                          "score_used": rec["score"], "K": rec["K"]})
     return pd.DataFrame(rows)
@@ -125,7 +128,8 @@ def verdict(ident: pd.DataFrame, dyn: pd.DataFrame, levels: pd.DataFrame) -> pd.
 def probe(ctx, groups: pd.DataFrame) -> pd.DataFrame:
     """docs/tarf.md#fashion-mnist-probe: what each group score would identify (top-K), from the same Phase I.
 
-    Phase I does not depend on the score, so one run serves all three. Precision and recall are
+    Phase I does not depend on the score, so one run serves all of them (a score missing from
+    an older log, all NaN, is skipped). Precision and recall are
     those of the samples of the top-K groups against D_fr."""
     rows = []
     for s, g in groups.groupby("scenario", sort=False):
@@ -133,7 +137,7 @@ def probe(ctx, groups: pd.DataFrame) -> pd.DataFrame:
         names = dict(zip(g["label"], g["group"]))
         target = sorted(g.loc[g["target"], "label"])
         y_un = model_labels(ctx.ds, ctx.split[s].label_space)[ctx.split[s].un].numpy()
-        for score in SCORES:
+        for score in [c for c in SCORES if g[c].notna().all()]:
             top = _top(dict(zip(g["label"], g[score])), K)
             q = tarf_method.identification_quality(_positions(y_un, top), is_fr(ctx, s))
             rows.append({"scenario": s, "score": score, "used by TARF": score == g["score_used"].iloc[0],

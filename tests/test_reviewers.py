@@ -215,3 +215,21 @@ def test_mia_decision_on_smoke(ctx):
     feats = reviewers.mia_features(ctx, SC, SEED, methods=("retrained", "tarf")).set_index("method")
     assert ex["MIA"].to_dict() == pytest.approx(feats["confidence"].to_dict())
     assert ex[["D_t_outside_shadow"]].apply(lambda c: c.between(0, 100)).all().all()
+
+
+def test_notebook_09_read_out_frames_carry_every_group_score(ctx):
+    """Notebook 09 plots the score the profile ranks by, proximity included (default profile)."""
+    import matplotlib.pyplot as plt
+
+    from tarf import plots, tarf_analysis
+
+    groups = tarf_analysis.groups_frame(ctx, [SC], SEED)
+    assert groups[list(tarf_analysis.SCORES)].notna().all().all()
+    assert len(groups) == reviewers._n_groups(ctx, SC)
+    probe = tarf_analysis.probe(ctx, groups)
+    assert probe["score"].tolist() == list(tarf_analysis.SCORES)
+    assert probe["used by TARF"].sum() == 1
+    for score in tarf_analysis.SCORES:
+        plt.close(plots.identification(groups, score=score))
+    assert len(plots.probe(groups).axes) == 4
+    plt.close("all")
