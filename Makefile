@@ -51,8 +51,9 @@ test-unit: $(STAMP)
 
 # nbval from an empty store (a warm one would serve cached rows and hide a changed metric), two
 # notebooks at a time, one thread each (the smoke profile's float64 numbers do not depend on it).
+# Figures and tables go to the temporary folder too (TARF_OUTPUT): checking never rewrites them.
 test-notebooks: $(STAMP)  ## re-execute executed/smoke/*.ipynb and compare outputs (nbval, strict)
-	store=$$(mktemp -d) && TARF_STORE=$$store TARF_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider \
+	store=$$(mktemp -d) && TARF_STORE=$$store TARF_OUTPUT=$$store TARF_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider \
 	    -n 2 --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	    executed/smoke/; rc=$$?; rm -rf $$store; exit $$rc
 

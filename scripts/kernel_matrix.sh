@@ -18,7 +18,7 @@ status=0
 for name in "${names[@]}"; do
   [[ -v CONFIGS[$name] ]] || { echo "unknown configuration $name; valid: ${!CONFIGS[*]}" >&2; exit 2; }
   store=$(mktemp -d); start=$(date +%s)
-  env ${CONFIGS[$name]} TARF_STORE="$store" .venv/bin/pytest -q -p no:cacheprovider --nbval \
+  env ${CONFIGS[$name]} TARF_STORE="$store" TARF_OUTPUT="$store" .venv/bin/pytest -q -p no:cacheprovider --nbval \
       --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg executed/smoke/ \
       > "/tmp/kernel_matrix.$name.log" 2>&1
   rc=$?; rm -rf "$store"

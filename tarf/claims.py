@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .checks import NA, overall
+from .checks import check as judge
+
 MISMATCHES = ("target_mismatch", "model_mismatch", "data_mismatch")
 HIDDEN = ("target_mismatch", "data_mismatch")  # K > 0: target data hidden in D_un
 BASELINES = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub")
@@ -37,7 +40,6 @@ CLAIMS = {
     "C7": "TARF's identification finds exactly the target groups",
 }
 COLUMNS = ["claim", "scenario", "check", "value", "rule", "holds"]
-HOLDS, FAILS, NA = "holds", "does not hold", "n/a"
 
 
 @dataclass
@@ -60,13 +62,7 @@ def means(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def _row(claim, scenario, check, value, op, threshold) -> dict:
-    value = float(value) if value is not None else float("nan")
-    if not np.isfinite(value):
-        holds = NA
-    else:
-        holds = HOLDS if (value >= threshold if op == ">=" else value <= threshold) else FAILS
-    return {"claim": claim, "scenario": scenario, "check": check, "value": value,
-            "rule": f"{op} {threshold:.2f}", "holds": holds}
+    return {"claim": claim, "scenario": scenario, "check": check, **judge(value, op, threshold)}
 
 
 def _get(m: pd.DataFrame, scenario: str, method: str, metric: str) -> float:
@@ -146,15 +142,11 @@ def verdicts(table: pd.DataFrame, claims=None, seeds: pd.DataFrame | None = None
     for c, text in CLAIMS.items():
         if claims is not None and c not in claims:
             continue
-        h = table.loc[table["claim"] == c, "holds"]
-        h = h[h != NA]
-        word = NA if h.empty else HOLDS if (h == HOLDS).all() else FAILS
-        row = {"claim": c, "paper claim": text, "checks": f"{int((h == HOLDS).sum())}/{len(h)}",
-               "verdict": word}
+        word, ok, n = overall(table.loc[table["claim"] == c, "holds"])
+        row = {"claim": c, "paper claim": text, "checks": f"{ok}/{n}", "verdict": word}
         if seeds is not None and c in seeds.index:
-            per = seeds.loc[c]
-            per = per[per != NA]
-            row["per seed"] = f"{int((per == HOLDS).sum())}/{len(per)} seeds" if len(per) else NA
+            _, ok, n = overall(seeds.loc[c])
+            row["per seed"] = f"{ok}/{n} seeds" if n else NA
         rows.append(row)
     return pd.DataFrame(rows)
 

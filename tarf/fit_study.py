@@ -194,7 +194,7 @@ def study_row(ctx, cell: dict, seed: int, variant: str, width: int, base_epochs:
     oracle = run_tarf(ctx, scen, seed, model, orig["key"], hp | {"oracle": True})
     ym = _ym(ctx, sc).numpy()
     y_un, is_fr = ym[sc.un], np.isin(sc.un, sc.fr)
-    hidden = sorted(set(ym[sc.fr].tolist()))
+    hidden = scenarios.hidden_groups(ctx.ds, sc)
     rec = run["identification"]
     q = T.identification_quality(rec["identified_idx"], is_fr)
     row = {"width": width, "base_epochs": base_epochs, "seed": seed, "scenario": scen,

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from . import embedding, runner, store, train
+from .checks import check as judge
+from .checks import overall
 from .paths import results_dir
 from .scenarios import labels as model_labels
 from .store import atomic_write_bytes
@@ -263,13 +265,9 @@ def loss_summary(curves: pd.DataFrame) -> pd.DataFrame:
 
 # --- verdicts ---------------------------------------------------------------------------------------
 
-_OPS = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater}
-
-
 def _check(scenario: str, check: str, value: float, op: str, threshold: float) -> dict:
-    holds = bool(np.isfinite(value) and _OPS[op](value, threshold))
-    return {"scenario": scenario, "check": check, "value": round(float(value), 2),
-            "rule": f"{op} {threshold:.2f}", "holds": "yes" if holds else "no"}
+    row = judge(value, op, threshold)
+    return {"scenario": scenario, "check": check, **row, "value": round(row["value"], 2)}
 
 
 def _frame(checks) -> pd.DataFrame:
@@ -354,12 +352,13 @@ def obs6_verdict(summary: pd.DataFrame, margin: float = 0.2, other_max: float = 
 
 
 def print_verdict(verdict: pd.DataFrame, observation: str, profile: str) -> None:
-    """The checks as a text table, then one sentence: holds / does not hold on this profile. The
+    """The checks as a text table, then one sentence: holds / does not hold / n/a (tarf.checks). The
     sentence is also kept as results/<profile>/verdicts/<observation>.csv (the README's table)."""
     print(verdict.to_string(index=False))
-    n, ok = len(verdict), int((verdict["holds"] == "yes").sum())
-    word = "holds" if n and ok == n else "does not hold"
-    print(f"\n{observation} {word} on profile {profile!r}: {ok}/{n} checks pass.")
+    word, ok, n = overall(verdict["holds"])
+    na = len(verdict) - n
+    print(f"\n{observation} {word} on profile {profile!r}: {ok}/{n} checks pass"
+          + (f" ({na} n/a)." if na else "."))
     slug = "".join(ch if ch.isalnum() else "_" for ch in observation.lower()).strip("_")
     row = pd.DataFrame([{"observation": observation, "verdict": word, "checks": f"{ok}/{n}"}])
     atomic_write_bytes(results_dir(profile) / "verdicts" / f"{slug}.csv", row.to_csv(index=False).encode())

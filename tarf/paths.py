@@ -22,9 +22,15 @@ def store_dir() -> Path:
     return Path(os.environ.get("TARF_STORE", ROOT / "store"))
 
 
+def output_root() -> Path:
+    """Where results/ and figures/ are written: the repository, unless TARF_OUTPUT points elsewhere
+    (the tests and the nbval runs do, so that checking never overwrites what the notebooks made)."""
+    return Path(os.environ.get("TARF_OUTPUT", ROOT))
+
+
 def results_dir(profile: str) -> Path:
-    return ROOT / "results" / profile
+    return output_root() / "results" / profile
 
 
 def figures_dir(profile: str) -> Path:
-    return ROOT / "figures" / profile
+    return output_root() / "figures" / profile

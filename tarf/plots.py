@@ -128,6 +128,15 @@ def obs1(pts: pd.DataFrame, method: str = "tsne"):
     return fig
 
 
+def _embedding_figure(fig, title: str, method: str):
+    """Legends in every panel and the title naming the embedding (Obs. 3 and Obs. 5)."""
+    for ax in fig.axes:
+        ax.legend(fontsize=9, markerscale=1.5, loc="best", frameon=False)
+    fig.suptitle(f"{title} ({_EMBEDDING_NAMES.get(method, method)})")
+    fig.tight_layout()
+    return fig
+
+
 def obs3(pts: pd.DataFrame, method: str = "tsne"):
     """One panel per mismatch scenario, each its own original, points coloured by role."""
     scen = list(dict.fromkeys(pts["scenario"]))
@@ -136,10 +145,7 @@ def obs3(pts: pd.DataFrame, method: str = "tsne"):
         d = pts[pts["scenario"] == s]
         _scatter(ax, d, "role", SET_COLORS, ROLE_ORDER, {"rest": 5, "D_f": 14, "D_fr": 12, "D_ar": 12})
         ax.set_title(f"{SCENARIO_NAMES.get(s, s)} ({d['model'].iloc[0]} original)")
-        ax.legend(fontsize=9, markerscale=1.5, loc="best", frameon=False)
-    fig.suptitle(f"Obs. 3 — representation by role ({_EMBEDDING_NAMES.get(method, method)})")
-    fig.tight_layout()
-    return fig
+    return _embedding_figure(fig, "Obs. 3 — representation by role", method)
 
 
 def obs5(pts: pd.DataFrame, method: str = "tsne"):
@@ -156,10 +162,7 @@ def obs5(pts: pd.DataFrame, method: str = "tsne"):
         d = pts[pts["model"] == ls].assign(cls=lambda x: x["fine class"].map(labels))
         _scatter(ax, d, "cls", {labels[c]: colors[c] for c in classes}, [labels[c] for c in order])
         ax.set_title(f"{ls} original")
-        ax.legend(fontsize=9, markerscale=1.5, loc="best", frameon=False)
-    fig.suptitle(f"Obs. 5 — the concept's classes only ({_EMBEDDING_NAMES.get(method, method)})")
-    fig.tight_layout()
-    return fig
+    return _embedding_figure(fig, "Obs. 5 — the concept's classes only", method)
 
 
 def bars(long: pd.DataFrame, title: str = ""):

@@ -53,6 +53,12 @@ class Split:
         return self.scenarios[name]
 
 
+def hidden_groups(ds, sc) -> list[int]:
+    """The target-concept model labels hidden in D_un: the labels of D_fr (empty when K = 0). The one
+    place they are computed; K is their number."""
+    return sorted(set(labels(ds, sc.label_space)[sc.fr].tolist()))
+
+
 def labels(ds, label_space: str, which: str = "train") -> torch.Tensor:
     """Labels of every image in the model's label space (fine ids, or coarse ids via the hierarchy)."""
     y = ds.y_train if which == "train" else ds.y_test
@@ -115,8 +121,7 @@ def build_scenario(ds, name: str, req: Request, D: np.ndarray, test: np.ndarray,
     given_model_labels = np.unique(ym[f])
     ar = r[np.isin(ym[r], given_model_labels)] if label_space == "coarse" else r[:0]
     test_prime = test[~np.isin(yt[test], concept_ids)]
-    hidden = sorted(set(ym[fr].tolist()))
-    K = len(hidden)
+    K = len(np.unique(ym[fr]))  # = len(hidden_groups(ds, scenario))
 
     def need(cond, what):
         if not cond:

@@ -16,6 +16,7 @@ import pandas as pd
 from .params import deep_merge
 from .progress import progress
 from .runner import context, run_log, run_one
+from .scenarios import hidden_groups
 from .tune import METRICS
 from .unlearn.tarf import rank_groups
 
@@ -34,8 +35,7 @@ def identification_study(profile: str, requests: dict[str, dict], grid: dict[str
             req = {"given": req["given"], "concept": req["given"]}
         ctx = context(profile, deep_merge({"requests": {scen: req}}, {"methods": {"tarf": hp}}))
         sc = ctx.split[scen]
-        ym = ctx.ds.y_train if sc.label_space == "fine" else ctx.ds.coarse_of[ctx.ds.y_train]
-        hidden = sorted(set(ym[sc.fr].tolist()))
+        hidden = hidden_groups(ctx.ds, sc)
         row = run_one(ctx, scen, "tarf", seed)
         metrics = {m: row[m] for m in METRICS} | {"FR_acc": row.get("FR_acc")}
         if sc.K == 0:

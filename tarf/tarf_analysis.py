@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, runner, store, train, unlearn
+from .checks import outcome
+from .scenarios import hidden_groups
 from .scenarios import labels as model_labels
 from .unlearn import tarf as tarf_method
 
@@ -37,8 +39,7 @@ def group_names(ctx, scenario: str) -> dict[int, str]:
 
 def target_groups(ctx, scenario: str) -> list[int]:
     """The model labels of D_fr: the target-concept groups hidden in D_un (empty if K = 0)."""
-    sc = ctx.split[scenario]
-    return sorted(set(model_labels(ctx.ds, sc.label_space)[sc.fr].tolist()))
+    return hidden_groups(ctx.ds, ctx.split[scenario])
 
 
 def is_fr(ctx, scenario: str) -> np.ndarray:
@@ -115,13 +116,13 @@ def verdict(ident: pd.DataFrame, dyn: pd.DataFrame, levels: pd.DataFrame) -> pd.
     acc(D_r) − acc(D_t) at least as close to Retrained's as the same run without it."""
     rows = [{"check": f"Fig. 5a {r['scenario']}: identified = target groups",
              "value": f"{r['identified']} vs {r['target']}", "rule": "equal",
-             "holds": "yes" if r["exact"] else "no"} for _, r in ident.iterrows()]
+             "holds": outcome(r["exact"])} for _, r in ident.iterrows()]
     col, want = "acc D_r - acc D_t", levels["acc D_r - acc D_t"].iloc[0]
     end = {v: abs(d[col].iloc[-1] - want) for v, d in dyn.groupby("variant", sort=False)}
     (full, e_full), (cut, e_cut) = list(end.items())[:2]
     rows.append({"check": f"Fig. 5b: |RA − UA − Retrained's| {full} vs {cut}",
                  "value": f"{e_full:.2f} vs {e_cut:.2f}", "rule": "first <= second",
-                 "holds": "yes" if e_full <= e_cut else "no"})
+                 "holds": outcome(e_full <= e_cut)})
     return pd.DataFrame(rows)
 
 

@@ -11,12 +11,14 @@ SMOKE = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
 @pytest.fixture(autouse=True)
 def tmp_store(tmp_path) -> Path:
-    """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/.
+    """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/
+    (nor, with TARF_OUTPUT, its results/ and figures/).
 
     Its own MonkeyPatch: a test that calls ``monkeypatch.undo()`` must not undo this."""
     root = tmp_path / "store"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TARF_STORE", str(root))
+        mp.setenv("TARF_OUTPUT", str(tmp_path / "out"))  # results/ and figures/ too: never the repo's
         mp.setenv("TARF_PROGRESS", "0")
         yield root
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tarf import claims
-from tarf.claims import FAILS, HOLDS, NA
+from tarf.checks import FAILS, HOLDS, NA
 
 SCEN = ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch")
 BASE = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub")

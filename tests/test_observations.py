@@ -11,7 +11,10 @@ import pytest
 import torch
 
 import tarf
-from tarf import embedding, observations, plots, runner, store, train, unlearn
+from tarf import checks, embedding, observations, plots, runner, store, train, unlearn
+from tarf.checks import FAILS as N
+from tarf.checks import HOLDS as Y
+from tarf.checks import NA
 
 QUICK = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
@@ -174,25 +177,25 @@ def _mix(rows):
 
 
 def test_obs1_verdict():
-    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.2)]))) == ["yes"]
-    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]))) == ["no"]
-    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]), split_max=0.9)) == ["yes"]
-    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", np.nan)]))) == ["no"]
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.2)]))) == [Y]
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]))) == [N]
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]), split_max=0.9)) == [Y]
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", np.nan)]))) == [NA]
 
 
 def test_obs3_and_obs5_verdicts():
     paper_like = _mix([("target_mismatch", "fine", "D_fr", 0.1), ("model_mismatch", "coarse", "D_ar", 0.9),
                        ("data_mismatch", "coarse", "D_fr", 0.8)])
-    assert _holds(observations.obs3_verdict(paper_like)) == ["yes", "yes", "yes"]
+    assert _holds(observations.obs3_verdict(paper_like)) == [Y, Y, Y]
     reversed_ = _mix([("target_mismatch", "fine", "D_fr", 0.9), ("model_mismatch", "coarse", "D_ar", 0.1),
                       ("data_mismatch", "coarse", "D_fr", 0.6)])
-    assert _holds(observations.obs3_verdict(reversed_)) == ["no", "no", "yes"]
-    assert _holds(observations.obs3_verdict(reversed_, merged_min=0.7)) == ["no", "no", "no"]
+    assert _holds(observations.obs3_verdict(reversed_)) == [N, N, Y]
+    assert _holds(observations.obs3_verdict(reversed_, merged_min=0.7)) == [N, N, N]
     ok = _mix([("model_mismatch", "coarse", "D_ar", 0.8), ("model_mismatch", "fine", "D_ar", 0.3)])
-    assert _holds(observations.obs5_verdict(ok)) == ["yes", "yes", "yes"]
-    assert _holds(observations.obs5_verdict(ok, margin=0.6)) == ["yes", "yes", "no"]
+    assert _holds(observations.obs5_verdict(ok)) == [Y, Y, Y]
+    assert _holds(observations.obs5_verdict(ok, margin=0.6)) == [Y, Y, N]
     close = _mix([("model_mismatch", "coarse", "D_ar", 0.55), ("model_mismatch", "fine", "D_ar", 0.45)])
-    assert _holds(observations.obs5_verdict(close)) == ["yes", "yes", "no"]
+    assert _holds(observations.obs5_verdict(close)) == [Y, Y, N]
 
 
 def _rows(values):
@@ -206,8 +209,8 @@ def test_obs2_verdict():
     v = observations.obs2_verdict(rows)
     assert v["check"].tolist() == ["|UA(FT) - UA(Retrained)|", "|RA(FT) - RA(Retrained)|",
                                    "|UA(GA) - UA(Retrained)|", "|RA(GA) - RA(Retrained)|"]
-    assert _holds(v) == ["yes", "yes", "yes", "yes"]
-    assert _holds(observations.obs2_verdict(rows, tolerance=2.0)) == ["yes", "yes", "yes", "no"]
+    assert _holds(v) == [Y, Y, Y, Y]
+    assert _holds(observations.obs2_verdict(rows, tolerance=2.0)) == [Y, Y, Y, N]
     # the mean over seeds is what is compared
     two = pd.concat([rows, _rows([("all_matched", "retrained", 1, 0.0, 99.0), ("all_matched", "ft", 1, 20.0, 98.0),
                                   ("all_matched", "ga", 1, 0.5, 95.2)])])
@@ -222,9 +225,9 @@ def test_obs4_verdict():
                    ("model_mismatch", "ft", 0, 94.7, 98.5)])
     v = observations.obs4_verdict(paper)  # CIFAR-10 numbers of the paper's Table 3
     assert v["scenario"].tolist() == ["target_mismatch", "data_mismatch", "model_mismatch", "model_mismatch"]
-    assert _holds(v) == ["yes", "yes", "yes", "yes"]
+    assert _holds(v) == [Y, Y, Y, Y]
     assert _holds(observations.obs4_verdict(paper, ft_miss=60.0, ga_miss=90.0, ga_ra_drop=15.0)) == \
-        ["no", "yes", "no", "no"]
+        [N, Y, N, N]
 
 
 def _summary(coarse, fine):
@@ -240,14 +243,17 @@ def test_obs6_verdict():
     paper_like = _summary(coarse=[(5.0, 2.0, 1.0), (4.0, 1.6, 0.8), (1.1, 0.2, 0.1)],
                           fine=[(5.0, 2.0, 1.0), (1.5, 0.4, 0.2), (1.0, 0.0, 0.0)])
     v = observations.obs6_verdict(paper_like)
-    assert _holds(v) == ["yes"] * 5
+    assert _holds(v) == [Y] * 5
     assert v["value"].tolist()[2] == 0.6  # 0.8 − 0.2
     no_drag = _summary(coarse=[(5.0, 2.0, 1.0), (1.2, 0.2, 0.1), (1.1, 0.2, 0.1)],
                        fine=[(5.0, 2.0, 1.0), (1.5, 0.4, 0.2), (3.0, 1.8, 0.9)])
-    assert _holds(observations.obs6_verdict(no_drag)) == ["yes", "yes", "no", "yes", "no"]
+    assert _holds(observations.obs6_verdict(no_drag)) == [Y, Y, N, Y, N]
     no_rise = _summary(coarse=[(0.9, -0.1, np.nan), (1.0, 0.0, np.nan), (1.0, 0.0, np.nan)],
                        fine=[(1.0, 0.0, np.nan), (1.0, 0.0, np.nan), (1.0, 0.0, np.nan)])
-    assert _holds(observations.obs6_verdict(no_rise)) == ["no"] * 5
+    # D_f's CE does not rise: its two checks fail, and the rises relative to it are not defined (n/a)
+    v = observations.obs6_verdict(no_rise)
+    assert _holds(v) == [N, N, NA, NA, NA]
+    assert checks.overall(v["holds"]) == (N, 0, 2)
 
 
 def test_print_verdict_sentence(capsys):

@@ -57,6 +57,18 @@ def test_test_prime_and_label_space(smoke_split, smoke_ds, name):
     assert sc.K == K_EXPECTED[name]
 
 
+HIDDEN = {"all_matched": [], "target_mismatch": ["Sandal", "Ankle boot"], "model_mismatch": [],
+          "data_mismatch": ["footwear"]}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_hidden_groups(smoke_split, smoke_ds, name):
+    sc = smoke_split[name]
+    names = smoke_ds.classes if sc.label_space == "fine" else [c for c, _ in smoke_ds.hierarchy]
+    groups = scenarios.hidden_groups(smoke_ds, sc)
+    assert sorted(names[g] for g in groups) == sorted(HIDDEN[name]) and len(groups) == sc.K
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_classes_of_each_part(smoke_split, smoke_ds, name):
     sc = smoke_split[name]

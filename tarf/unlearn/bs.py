@@ -44,9 +44,7 @@ def fgsm_neighbours(frozen, x, y, eps):
 
 
 def unlearn(model, data, hp, seed):
-    frozen = common.clone(model).eval()
-    for p in frozen.parameters():
-        p.requires_grad_(False)
+    frozen = common.frozen(model)
     model = common.clone(model)
     gen = common.generator(seed)
     opt = common.sgd(model, hp["lr"], hp["momentum"], hp["weight_decay"])

@@ -56,6 +56,15 @@ def clone(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model)
 
 
+def frozen(model: nn.Module) -> nn.Module:
+    """A copy in eval mode with no gradients: the fixed reference a method distils from or attacks
+    (BS's adversarial-label model, SCRUB's teacher)."""
+    m = clone(model).eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
 def bn_layers(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 

@@ -74,9 +74,7 @@ def min_pass(student, teacher, data, opt, T, gamma, alpha, gen, fraction=1.0) ->
 
 
 def unlearn(model, data, hp, seed):
-    teacher = common.clone(model).eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    teacher = common.frozen(model)
     student = common.clone(model)
     gen = common.generator(seed)
     opt = common.sgd(student, hp["lr"], hp["momentum"], hp["weight_decay"])
