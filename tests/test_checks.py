@@ -34,6 +34,6 @@ def test_print_verdict_says_the_same_words(capsys, tmp_store):
     observations.print_verdict(v, "Observation 9", "default")
     out = capsys.readouterr().out
     assert "Observation 9 holds on profile 'default': 1/1 checks pass (1 n/a)." in out
-    saved = pd.read_csv(tmp_store.parent / "results" / "default" / "verdicts" / "observation_9.csv") \
-        if (tmp_store.parent / "results").exists() else None
-    assert saved is None or saved["verdict"].tolist() == [HOLDS]
+    # conftest points TARF_OUTPUT at tmp_path/out: the verdict is kept there, never in the repository
+    saved = pd.read_csv(tmp_store.parent / "out" / "results" / "default" / "verdicts" / "observation_9.csv")
+    assert saved[["verdict", "checks"]].values.tolist() == [[HOLDS, "1/1"]]
