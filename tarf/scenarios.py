@@ -54,9 +54,13 @@ class Split:
 
 
 def hidden_groups(ds, sc) -> list[int]:
-    """The target-concept model labels hidden in D_un: the labels of D_fr (empty when K = 0). The one
-    place they are computed; K is their number."""
-    return sorted(set(labels(ds, sc.label_space)[sc.fr].tolist()))
+    """The target-concept model labels hidden in D_un: the labels of D_fr (empty when K = 0); K is
+    their number."""
+    return _groups(labels(ds, sc.label_space).numpy(), sc.fr)
+
+
+def _groups(model_labels: np.ndarray, fr: np.ndarray) -> list[int]:
+    return sorted(set(model_labels[fr].tolist()))
 
 
 def labels(ds, label_space: str, which: str = "train") -> torch.Tensor:
@@ -121,7 +125,7 @@ def build_scenario(ds, name: str, req: Request, D: np.ndarray, test: np.ndarray,
     given_model_labels = np.unique(ym[f])
     ar = r[np.isin(ym[r], given_model_labels)] if label_space == "coarse" else r[:0]
     test_prime = test[~np.isin(yt[test], concept_ids)]
-    K = len(np.unique(ym[fr]))  # = len(hidden_groups(ds, scenario))
+    K = len(_groups(ym, fr))
 
     def need(cond, what):
         if not cond:
