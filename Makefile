@@ -46,8 +46,9 @@ smoke:  ## execute every notebook on the smoke profile (the nbval references)
 test: lint test-unit test-notebooks  ## lint, unit + structure tests, then nbval on executed/smoke
 
 # Two pytest workers with one torch thread each: faster on 2 cores than one worker with two.
+# loadgroup keeps tests/test_ray.py on one worker (one local Ray cluster, not two).
 test-unit: $(STAMP)
-	TARF_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 tests
+	TARF_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --dist loadgroup tests
 
 # nbval from an empty store (a warm one would serve cached rows and hide a changed metric), two
 # notebooks at a time, one thread each (the smoke profile's float64 numbers do not depend on it).

@@ -9,6 +9,9 @@ One-method mode (an ad-hoc grid; same cells and rule):
 
   python scripts/tune.py default ga lr=0.001,0.005,0.01 epochs=0.25,0.5 [--seed 1 2 3] [--scenario all_matched ...]
 
+Either mode runs its cells one after another (--executor serial, the default) or as Ray tasks
+(--executor ray [--address HOST:PORT]; README, "Running on a Ray cluster").
+
 Every setting runs on each (scenario, seed) cell -- all of the profile's scenarios x tuning seeds
 1-3 unless narrowed; evaluation seeds are refused. Rows go to results/<profile>/tuning_<method>.csv
 (column `protocol`: v2; older all-matched-only rows are kept as v1). Printed per method: the v2
@@ -18,11 +21,12 @@ pick sits on the edge of.
 """
 
 import argparse
+import contextlib
 import sys
 
 import yaml
 
-from tarf import report, runner, tune
+from tarf import executor, report, runner, tune
 from tarf.params import load
 from tarf.paths import results_dir
 
@@ -79,11 +83,15 @@ ap.add_argument("--seed", type=int, nargs="+", default=list(tune.TUNING_SEEDS))
 ap.add_argument("--scenario", action="append", default=None, help="narrow the cells (default: all)")
 ap.add_argument("--base", default="{}", help="one-method mode: YAML mapping of fixed hyper-parameters")
 ap.add_argument("--ra-drop", type=float, default=tune.RA_DROP, help="rejection: RA points below the Original's")
+ap.add_argument("--executor", default="serial", help="serial (default) or ray: each run a Ray task")
+ap.add_argument("--address", help="with --executor ray: the head's HOST:PORT (default RAY_ADDRESS, else local)")
 args = ap.parse_args()
 
 try:
     seeds = tune.check_seeds(args.seed)
-except ValueError as e:
+    if not args.report:
+        executor.check(args.executor, args.address)
+except (ValueError, executor.ExecutorError) as e:
     sys.exit(f"error: {e}")
 
 if args.plan:
@@ -92,9 +100,10 @@ if args.plan:
     plan = tune.load_plan(args.plan)
     methods = args.methods or list(plan)
     scenarios = tuple(args.scenario or load(args.profile).scenarios)
-    if not args.report:
-        tune.run_plan(args.profile, plan, methods, seeds, args.max_minutes, scenarios=scenarios,
-                      max_rows=args.max_rows)
+    if not args.report:  # on Ray, one connection (one local cluster) for every method of the plan
+        with executor.connected(args.address) if args.executor == "ray" else contextlib.nullcontext():
+            tune.run_plan(args.profile, plan, methods, seeds, args.max_minutes, scenarios=scenarios,
+                          max_rows=args.max_rows, executor=args.executor, address=args.address)
     for m in methods:
         df = tune.read_table(tune.table_path(args.profile, m))
         show(m, df, args.ra_drop, tune.plan_status(df, plan[m], scenarios, seeds))
@@ -104,7 +113,7 @@ else:
     grid = {k: [value(v) for v in vals.split(",")] for k, vals in (g.split("=", 1) for g in args.grid)}
     ctx = runner.context(args.profile)
     df = tune.sweep(ctx, args.method, grid, tuple(args.scenario or ctx.exp.scenarios), seeds,
-                    yaml.safe_load(args.base))
+                    yaml.safe_load(args.base), args.executor, args.address)
     # keep earlier sweeps of the same method: one record of every setting tried
     df = tune.merge(tune.read_table(results_dir(ctx.profile) / f"tuning_{args.method}.csv"), df)
     report.export(df, f"tuning_{args.method}", ctx.profile)

@@ -4,6 +4,7 @@
     python -m tarf splits smoke                       # partition sizes and K per scenario
     python -m tarf run smoke --scenario all_matched --method ga --seed 0 --set train.epochs=2
     python -m tarf table smoke                        # one row per (scenario, method, seed)
+    python -m tarf table smoke --executor ray         # the same table, each run a Ray task
 
 Everything a command needs is validated first — the params schema, the ``--set`` overrides, the
 data on disk and every unlearning request (the split is built in memory) — so bad input ends with
@@ -19,7 +20,7 @@ import sys
 import yaml
 
 from . import data as data_mod
-from . import params, scenarios, store
+from . import executor, params, scenarios, store
 
 EXIT_BAD_INPUT = 2
 
@@ -99,6 +100,8 @@ def _context(args):
 
     overrides = _overrides(args)
     methods = _methods(args)
+    if hasattr(args, "executor"):  # Ray missing or an address that does not answer: before any write
+        executor.check(args.executor, args.address)
     prepare(args.profile, overrides)
     return runner.context(args.profile, overrides), methods
 
@@ -135,16 +138,14 @@ def cmd_run(args) -> int:
     from . import runner
 
     ctx, methods = _context(args)
-    df = runner.run_all(ctx, methods)
+    df = executor.run_all(ctx, methods, executor=args.executor, address=args.address)
     _print_frame(runner.summary(df))
     return 0
 
 
 def cmd_table(args) -> int:
-    from . import runner
-
     ctx, methods = _context(args)
-    df = runner.run_all(ctx, methods)
+    df = executor.run_all(ctx, methods, executor=args.executor, address=args.address)
     if args.csv:  # full precision, atomically; TIME columns vary between runs, the rest must not
         from .store import atomic_write_bytes
 
@@ -171,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help="only this method (repeatable); retrained, ft, rl, ga, iu, bs, l1_sparse, "
                                  "salun, scrub, tarf")
             sp.add_argument("--seed", action="append", metavar="N", help="only this seed (repeatable)")
+            sp.add_argument("--executor", default="serial", metavar="E",
+                            help="serial (default: one run after another, here) or ray (each run a Ray task; "
+                                 "pip install -e '.[ray]')")
+            sp.add_argument("--address", metavar="ADDR", help="with --executor ray: the head's HOST:PORT, "
+                                                               "or auto; default RAY_ADDRESS, else a local cluster")
         if name == "table":
             sp.add_argument("--csv", metavar="PATH", help="also write the long-form table as CSV")
         sp.set_defaults(func=func)
@@ -193,6 +199,6 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except (CLIError, params.ParamsError, data_mod.DataMissingError, data_mod.DataCorruptError,
-            store.CorruptArtifact) as e:
+            store.CorruptArtifact, executor.ExecutorError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -40,6 +40,8 @@ class Context:
     exp: params.Experiment
     ds: data_mod.Dataset
     split: scenarios.Split
+    # (profile, overrides) it was made from: what a Ray worker is sent to make the same context
+    source: tuple[str, dict] | None = None
 
     @property
     def profile(self) -> str:
@@ -54,7 +56,7 @@ def context(profile: str = "smoke", overrides: dict | None = None) -> Context:
     # (to_input) uses the profile's precision.
     torch.set_default_dtype(getattr(torch, exp.dtype))
     ds = data_mod.load(exp.dataset, exp.data_root, exp.download)
-    return Context(exp, ds, scenarios.load(ds, exp))
+    return Context(exp, ds, scenarios.load(ds, exp), (profile, dict(overrides or {})))
 
 
 def _xy(ctx: Context, idx, label_space: str, which: str = "train"):
@@ -177,10 +179,19 @@ def run_log(ctx: Context, scenario: str, method: str, seed: int) -> list[dict]:
 def run_all(ctx: Context, methods=None, scenarios_=None, seeds=None) -> pd.DataFrame:
     """Every (scenario, method, seed) → one long-form table (docs/metrics.md#reporting); by default
     the ten rows of Table 3 and the Original reference row."""
+    rows = [run_one(ctx, *job) for job in progress(table_jobs(ctx, methods, scenarios_, seeds), desc="runs")]
+    return table(rows)
+
+
+def table_jobs(ctx: Context, methods=None, scenarios_=None, seeds=None) -> list[tuple[str, str, int]]:
+    """The (scenario, method, seed) of run_all, in its row order (seed, then scenario, then method)."""
     methods = list(methods or TABLE_ROWS)
-    jobs = [(s, m, seed) for seed in (seeds or ctx.exp.seeds) for s in (scenarios_ or ctx.exp.scenarios)
+    return [(s, m, seed) for seed in (seeds or ctx.exp.seeds) for s in (scenarios_ or ctx.exp.scenarios)
             for m in methods]
-    rows = [run_one(ctx, *job) for job in progress(jobs, desc="runs")]
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """Results rows → the long-form table, in COLUMNS order."""
     df = pd.DataFrame(rows)
     return df[[c for c in COLUMNS if c in df.columns]]
 

@@ -4,6 +4,10 @@ of exactly the params that determine it, written atomically, and checksummed on 
 Layout: <store>/<kind>/<key>.<ext> with a sidecar <key>.<ext>.sha256. A file without a valid sidecar
 is never read: writers create the data file under a temporary name, fsync, rename, and only then
 write the sidecar (also by rename), so a crash at any point leaves either nothing or a complete pair.
+Writers of one kind take turns (an exclusive flock on <store>/<kind>/.lock; readers take it shared):
+two writers of one key, with different bytes (a row's TIME differs between runs), could otherwise
+interleave their four renames into one's data with the other's sidecar. A lock dies with its
+process, so a killed writer holds none; on NFS, Linux turns flock into a POSIX lock the server keeps.
 
 The sidecar is integrity, not authenticity: it catches a truncated or damaged file, but anyone who
 can write a file can write its matching sidecar too. So the store never runs code it reads. JSON is
@@ -17,6 +21,8 @@ numbers it returns: a shared store must be writable only by the people who use i
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -69,6 +75,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def _locked(kind: str, shared: bool = False):
+    """The kind's lock: exclusive for put and discard, shared for get (no read of a half-swapped pair)."""
+    folder = store_dir() / kind
+    if shared and not folder.exists():  # nothing to read: create nothing
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
 def path_for(kind: str, k: str, ext: str) -> Path:
     return store_dir() / kind / f"{k}.{ext}"
 
@@ -80,10 +99,11 @@ def exists(kind: str, k: str, ext: str) -> bool:
 
 def put(kind: str, k: str, ext: str, data: bytes) -> Path:
     p = path_for(kind, k, ext)
-    # drop an old sidecar first: a crash between the two renames must not pair new data with an old sum
-    Path(f"{p}.sha256").unlink(missing_ok=True)
-    atomic_write_bytes(p, data)
-    atomic_write_bytes(Path(f"{p}.sha256"), sha256_bytes(data).encode())
+    with _locked(kind):
+        # drop an old sidecar first: a crash between the two renames must not pair new data with an old sum
+        Path(f"{p}.sha256").unlink(missing_ok=True)
+        atomic_write_bytes(p, data)
+        atomic_write_bytes(Path(f"{p}.sha256"), sha256_bytes(data).encode())
     return p
 
 
@@ -92,10 +112,11 @@ def get(kind: str, k: str, ext: str) -> bytes | None:
     A checksum mismatch raises CorruptArtifact naming the file."""
     p = path_for(kind, k, ext)
     side = Path(f"{p}.sha256")
-    if not (p.exists() and side.exists()):
-        return None
-    data = p.read_bytes()
-    want, got = side.read_text().strip(), sha256_bytes(data)
+    with _locked(kind, shared=True):
+        if not (p.exists() and side.exists()):
+            return None
+        data = p.read_bytes()
+        want, got = side.read_text().strip(), sha256_bytes(data)
     if want != got:
         raise CorruptArtifact(f"{p}: checksum mismatch (expected {want}, found {got}); delete it to recompute")
     return data
@@ -103,8 +124,9 @@ def get(kind: str, k: str, ext: str) -> bytes | None:
 
 def discard(kind: str, k: str, ext: str) -> None:
     p = path_for(kind, k, ext)
-    Path(f"{p}.sha256").unlink(missing_ok=True)
-    p.unlink(missing_ok=True)
+    with _locked(kind):
+        Path(f"{p}.sha256").unlink(missing_ok=True)
+        p.unlink(missing_ok=True)
 
 
 def _recover(kind, k, ext, loader):

@@ -17,6 +17,10 @@ the per-method grids of a plan file (params/<profile>/tuning_plan.yaml) resumabl
 time, into results/<profile>/tuning_<method>.csv. Rows of the earlier protocol (all matched only,
 no ``RA_original``) stay in those files with ``protocol`` "v1"; new rows are "v2".
 The chosen values go into the profile's params with a comment naming the sweep.
+With ``executor="ray"`` (tarf/executor.py) ``sweep`` and ``run_plan`` run their cells as Ray tasks;
+``run_plan`` then writes each row as it comes back, and ``max_minutes`` stops collecting (and
+cancels what is left) instead of stopping new rows from starting; hold ``executor.connected()``
+around it so that its methods share one connection (scripts/tune.py does).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from . import executor as executor_mod
 from . import unlearn
 from .paths import results_dir
 from .progress import progress
@@ -108,17 +113,46 @@ def _is_numeric_axis(values) -> bool:
 def cell(ctx: Context, method: str, scenario: str, seed: int) -> dict:
     """One tuning row's cell part: the run's metrics and the Original's RA on the same cell."""
     row = run_one(ctx, scenario, method, seed)
-    ra_original = run_one(ctx, scenario, ORIGINAL, seed)["RA"]  # cached: one model per (scenario, seed)
-    return {"scenario": scenario, "seed": seed, **{k: row[k] for k in METRICS}, "RA_original": ra_original}
+    original = run_one(ctx, scenario, ORIGINAL, seed)  # cached: one model per (scenario, seed)
+    return _cell(scenario, seed, row, original)
+
+
+def _cell(scenario: str, seed: int, row: dict, original: dict) -> dict:
+    return {"scenario": scenario, "seed": seed, **{k: row[k] for k in METRICS}, "RA_original": original["RA"]}
+
+
+def cells_on(profile: str, method: str, todo: list[tuple[dict, str, int]], executor: str = "ray",
+             address: str | None = None):
+    """``cell`` of every (hp, scenario, seed) in ``todo`` on an executor: (index into todo, cell) as
+    each completes. One context per setting; the method's run and the Original's run are two runs."""
+    ctxs, runs = {}, []
+    for hp, s, seed in todo:
+        if _key(hp) not in ctxs:
+            ctxs[_key(hp)] = context(profile, {"methods": {method: hp}})
+        runs += [(ctxs[_key(hp)], s, method, seed), (ctxs[_key(hp)], s, ORIGINAL, seed)]
+    got, stream = {}, executor_mod.as_completed(runs, executor, address)
+    try:
+        for i, row in stream:
+            got[i] = row
+            j = i - i % 2  # the method's run; j + 1 is the Original's
+            if j in got and j + 1 in got:
+                _, s, seed = todo[j // 2]
+                yield j // 2, _cell(s, seed, got[j], got[j + 1])
+    finally:
+        stream.close()  # closed early: the executor cancels what is left
 
 
 def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=None, seeds=TUNING_SEEDS,
-          base: dict | None = None) -> pd.DataFrame:
+          base: dict | None = None, executor: str = "serial", address: str | None = None) -> pd.DataFrame:
     """Metrics of ``method`` for every combination in ``grid`` (on top of ``base``) on every
     (scenario, seed) cell; ``scenarios`` None = all of the profile's. One row per setting x cell,
     with ``RA_original`` and ``protocol`` "v2"."""
     seeds = check_seeds(seeds)
     scenarios = tuple(scenarios or ctx.exp.scenarios)
+    if executor != "serial":  # the same rows, in the same order, computed as Ray tasks
+        todo = [(hp, s, seed) for hp in settings(grid, base) for s, seed in itertools.product(scenarios, seeds)]
+        done = dict(cells_on(ctx.profile, method, todo, executor, address))
+        return pd.DataFrame([{**todo[i][0], **done[i], "protocol": PROTOCOL} for i in range(len(todo))])
     rows = []
     for hp in progress(settings(grid, base), desc=f"sweep {method}"):
         c = context(ctx.profile, {"methods": {method: hp}})
@@ -324,7 +358,8 @@ def _write(df: pd.DataFrame, profile: str, method: str, csv_dir) -> None:
 
 
 def run_plan(profile: str, plan, methods=None, seeds=TUNING_SEEDS, max_minutes: float | None = None,
-             csv_dir=None, scenarios=None, max_rows: int | None = None) -> dict[str, pd.DataFrame]:
+             csv_dir=None, scenarios=None, max_rows: int | None = None, executor: str = "serial",
+             address: str | None = None) -> dict[str, pd.DataFrame]:
     """Run the plan's missing rows, one (setting, scenario, seed) at a time, and return every
     method's full table (v1 and v2 rows).
 
@@ -350,6 +385,11 @@ def run_plan(profile: str, plan, methods=None, seeds=TUNING_SEEDS, max_minutes: 
     for m in methods:
         df = read_table(table_path(profile, m, csv_dir))
         todo = [] if stop else pending(df, plan[m], scenarios, seeds)
+        if executor != "serial":
+            df, computed, stop = _run_on(profile, m, df, todo, csv_dir, executor, address, t0, computed,
+                                         max_minutes, max_rows)
+            tables[m] = df
+            continue
         ctx_key, ctx = None, None
         for hp, s, seed in progress(todo, desc=f"tune {m}"):
             if max_rows is not None and computed >= max_rows:
@@ -366,6 +406,24 @@ def run_plan(profile: str, plan, methods=None, seeds=TUNING_SEEDS, max_minutes: 
             computed += 1
         tables[m] = df
     return tables
+
+
+def _run_on(profile, m, df, todo, csv_dir, executor, address, t0, computed, max_minutes, max_rows):
+    """run_plan's loop on an executor: every row written as it comes back. (df, computed, stop)."""
+    if max_rows is not None:
+        todo = todo[: max(0, max_rows - computed)]
+    stop = max_rows is not None and computed + len(todo) >= max_rows
+    cells = cells_on(profile, m, todo, executor, address)
+    try:
+        for i, c in cells:
+            df = merge(df, pd.DataFrame([{**todo[i][0], **c, "protocol": PROTOCOL}]))
+            _write(df, profile, m, csv_dir)
+            computed += 1
+            if max_minutes is not None and time.monotonic() - t0 >= max_minutes * 60:
+                return df, computed, True
+    finally:
+        cells.close()  # stopped early: the executor cancels the tasks left
+    return df, computed, stop
 
 
 def plan_status(df: pd.DataFrame, entry: Mapping, scenarios, seeds=TUNING_SEEDS) -> tuple[int, int]:
