@@ -3,6 +3,7 @@
 import importlib.metadata as md
 import pathlib
 import re
+import sysconfig
 
 import yaml
 
@@ -21,7 +22,10 @@ def _lock() -> dict[str, str]:
 
 
 def _installed() -> dict[str, str]:
-    return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in md.distributions()}
+    # Only what pip installed into this environment: `import ray` (tests/test_ray.py, same worker)
+    # puts ray/thirdparty_files on sys.path, and its vendored colorama and psutil are not ours to lock.
+    site = list(dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib")))
+    return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in md.distributions(path=site)}
 
 
 def test_installed_versions_match_the_lock():
