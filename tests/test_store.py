@@ -73,7 +73,8 @@ def test_kill_during_atomic_write_leaves_nothing(monkeypatch, tmp_store, files):
     assert store.get("kind", "k1", "bin") is None
 
 
-def test_kill_before_the_sidecar_counts_as_absent(monkeypatch, files):
+def _kill_at_second_rename(monkeypatch):
+    """The process dies between put's two renames (data, then its sidecar); returns the real rename."""
     real = os.replace
     calls = []
 
@@ -84,6 +85,11 @@ def test_kill_before_the_sidecar_counts_as_absent(monkeypatch, files):
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", second_rename_dies)
+    return real
+
+
+def test_kill_before_the_sidecar_counts_as_absent(monkeypatch, files):
+    _kill_at_second_rename(monkeypatch)
     with pytest.raises(OSError):
         store.put("kind", "k1", "bin", b"new")
     assert files() == ["kind/k1.bin"]  # data, no sidecar, no temp file
@@ -92,16 +98,7 @@ def test_kill_before_the_sidecar_counts_as_absent(monkeypatch, files):
 
 def test_interrupted_overwrite_never_pairs_new_data_with_old_sum(monkeypatch):
     store.put("kind", "k1", "bin", b"old")
-    real = os.replace
-    calls = []
-
-    def second_rename_dies(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("killed")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", second_rename_dies)
+    real = _kill_at_second_rename(monkeypatch)
     with pytest.raises(OSError):
         store.put("kind", "k1", "bin", b"new")
     monkeypatch.setattr(os, "replace", real)
