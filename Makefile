@@ -9,7 +9,10 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 # The venv is rebuilt when pyproject.toml or the lock changes: the stamp's name carries their hash.
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
-PM      := $(VENV)/bin/papermill -k python3 --no-progress-bar --execution-timeout 3600 --start-timeout 120
+# A cell may run for hours: notebook 10 computes every run of the table (> 1 h from an empty store
+# on 2 cores); the limit only guards against a kernel that hangs.
+CELL_TIMEOUT ?= 28800
+PM      := $(VENV)/bin/papermill -k python3 --no-progress-bar --execution-timeout $(CELL_TIMEOUT) --start-timeout 120
 KEYS    := metadata.papermill.start_time metadata.papermill.end_time metadata.papermill.duration \
            metadata.papermill.environment_variables cell.metadata.papermill \
            cell.metadata.execution metadata.widgets
