@@ -46,7 +46,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed:
         eval_sets: dict | None = None, desc: str = "train", compiled: nn.Module | None = None) -> list[dict]:
     """Train ``model`` in place on uint8 images ``x`` with labels ``y``; returns the per-epoch log.
     ``compiled`` (torch.compile of ``model``, sharing its weights) runs the training steps if given."""
-    net = compiled or model
+    net = compiled if compiled is not None else model  # an OptimizedModule has no truth value
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                           weight_decay=recipe.weight_decay, nesterov=False)

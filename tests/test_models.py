@@ -46,3 +46,20 @@ def test_odd_batches_with_two_threads_do_not_crash():
             "print('ok')")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "ok" in r.stdout, r.stderr[-500:]
+
+
+def test_fit_trains_through_a_compiled_module():
+    # torch.compile's OptimizedModule raises on truth testing; fit once did `compiled or model`
+    # (scripts/gpu_bench.py --compile failed on it). The eager backend needs no C compiler.
+    from tarf.params import Train
+    from tarf.train import fit
+
+    torch.manual_seed(0)
+    model = models.build("resnet18", 10, 4, 1, "fmnist")
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.randint(0, 256, (16, 1, 28, 28), dtype=torch.uint8)
+    y = torch.randint(0, 10, (16,))
+    log = fit(model, x, y, Train(epochs=1, batch_size=8, lr=0.1, schedule="constant", augment=False), 0,
+              compiled=torch.compile(model, backend="eager"))
+    assert len(log) == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
