@@ -9,7 +9,7 @@ augmentation; projects one epoch of each of the profile's trainings.
 Both train with tarf's own loop on data resident on the GPU, channels_last, and report img/s per
 epoch, the model's training FLOP/s (3 × forward FLOPs, torch's FlopCounterMode) and its ratio to a
 dense 8192³ matmul in the same precision measured in the same run. Writes bench/gpu.json (one entry
-per shape).
+per shape, `<shape>+compile` with --compile).
 """
 
 import argparse
@@ -77,7 +77,7 @@ print(f"{torch.cuda.get_device_name()} {args.shape}: {best:.0f} img/s, {best * f
 path = ROOT / "bench" / "gpu.json"
 old = json.loads(path.read_text()) if path.exists() else {}
 old = old if "img_s" not in old else {"cifar": old}  # the one-shape format of earlier runs
-old[args.shape] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "img_s": rates,
+old[args.shape + ("+compile" if args.compile else "")] = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "img_s": rates,
                    "compile": args.compile, "train_flops_per_img": flops_per_img, "matmul_flop_s": matmul,
                    "efficiency": eff, "epoch_s": n / best}
 atomic_write_bytes(path, json.dumps(old, indent=1).encode())
