@@ -85,7 +85,7 @@ clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps e
 .SECONDEXPANSION:
 $(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb $$(wildcard params/$(PROFILE)/$$*.yaml) params/$(PROFILE)/experiment.yaml | $(STAMP)
 	@mkdir -p $(@D)
-	$(PM) $< $(@:.ipynb=.tmp.ipynb) --cwd $(@D) \
+	TARF_NOTEBOOK=$* $(PM) $< $(@:.ipynb=.tmp.ipynb) --cwd $(@D) \
 	    -p profile $(PROFILE) $(if $(wildcard params/$(PROFILE)/$*.yaml),-f params/$(PROFILE)/$*.yaml)
 	$(VENV)/bin/nbstripout --keep-output --keep-count --extra-keys "$(KEYS)" $(@:.ipynb=.tmp.ipynb)
 	mv $(@:.ipynb=.tmp.ipynb) $@

@@ -6,7 +6,12 @@
 2. each method's TIME / Retrained TIME per scenario on the default profile (from the store);
 3. evaluation cost (UA, RA, TA, MIA) of one run;
 4. with --pipelines: wall time and peak memory of `make smoke` and `make reproduce` (default profile)
-   from an empty store (a temporary TARF_STORE), as child processes.
+   from an empty store (a temporary TARF_STORE), as child processes, with the wall time of each
+   notebook (papermill's record), its kernel start-up, and its stages (tarf/timing.py: training,
+   unlearning, evaluation, embedding, figure export; "other" is the rest of its cells);
+5. the training loop's arithmetic efficiency: model FLOP/s while training (3 × forward FLOPs per
+   image × img/s) over the FLOP/s of a dense fp32 matmul measured in the same run.
+Existing entries of bench/results.json that a run does not measure are kept.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import subprocess
 import tempfile
 import time
 
+import nbformat
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from tarf import metrics, models, runner, store
+from tarf import metrics, models, runner, store, timing
 from tarf.params import Train
 from tarf.paths import ROOT
 from tarf.train import fit, seed_everything
@@ -57,7 +64,22 @@ def throughput(ctx, rounds: int, n: int):
         bare_epoch(m, x, y, recipe.batch_size, torch.Generator().manual_seed(r))
         bare.append(n / (time.perf_counter() - t))
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
-    return {"ours_img_s": med(ours), "bare_img_s": med(bare), "ratio": med(ours) / med(bare), "images": n}
+    with FlopCounterMode(display=False) as counter:
+        m(to_input(x[:recipe.batch_size]))
+    flops_per_img = 3 * counter.get_total_flops() / recipe.batch_size  # forward + backward ≈ 3 × forward
+    return {"ours_img_s": med(ours), "bare_img_s": med(bare), "ratio": med(ours) / med(bare), "images": n,
+            "train_flops_per_img": flops_per_img, "train_flop_s": med(ours) * flops_per_img}
+
+
+def matmul_flop_s(n: int = 2048, reps: int = 10) -> float:
+    """Dense fp32 matmul rate with the profile's thread count: the ceiling the loop is measured against."""
+    a = torch.randn(n, n)
+    for _ in range(2):
+        a @ a
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ a
+    return reps * 2 * n ** 3 / (time.perf_counter() - t)
 
 
 def cost_ratios(ctx):
@@ -74,41 +96,73 @@ def eval_cost(ctx, scenario="target_mismatch", reps=3):
     return (time.perf_counter() - t) / reps
 
 
-def pipeline(target: str, profile: str):
-    with tempfile.TemporaryDirectory() as d:
-        env = dict(os.environ, TARF_STORE=d, TARF_PROGRESS="0")
-        out = tempfile.mkdtemp()  # executed copies go elsewhere so the committed ones stay untouched
+def notebook_times(folder: str, timings: str) -> dict:
+    """Per executed notebook: wall time, kernel start-up (wall minus its cells) and stage seconds."""
+    stages = timing.collect(timings)
+    out = {}
+    for f in sorted(os.listdir(folder)):
+        if not f.endswith(".ipynb") or f.endswith(".tmp.ipynb"):
+            continue
+        nb = nbformat.read(os.path.join(folder, f), as_version=4)
+        wall = nb.metadata.papermill.duration
+        cells = sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells)
+        st = stages.get(f[:-len(".ipynb")], {})
+        out[f[:-len(".ipynb")]] = {"wall_s": wall, "kernel_start_s": wall - cells, **{f"{k}_s": v for k, v in st.items()},
+                                    "other_s": cells - sum(st.values())}
+    return out
+
+
+def pipeline(profile: str):
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out, \
+            tempfile.TemporaryDirectory() as times:
+        env = dict(os.environ, TARF_STORE=d, TARF_PROGRESS="0", TARF_TIMINGS=times)
+        if profile == "smoke":  # what `make smoke` does
+            env.update(TARF_NUM_THREADS="1")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
-        subprocess.run(["make", "-s", target, f"PROFILE={profile}", f"EXECUTED={out}"], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        # executed copies go elsewhere so the committed ones stay untouched; KEYS= keeps papermill's
+        # durations in them (the committed notebooks have them stripped)
+        subprocess.run(["make", "-s", "-j2", "reproduce", f"PROFILE={profile}", f"EXECUTED={out}",
+                        "KEYS=metadata.widgets"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"wall_s": wall, "peak_rss_mb": max(peak, before) / 1024}
+        per_nb = notebook_times(os.path.join(out, profile), times)
+    return {"wall_s": wall, "peak_rss_mb": max(peak, before) / 1024, "notebooks": per_nb}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller throughput sample")
-    ap.add_argument("--pipelines", action="store_true", help="also time make smoke / make reproduce from empty")
+    ap.add_argument("--pipelines", nargs="*", metavar="PROFILE",
+                    help="also time make reproduce from an empty store for each PROFILE (bare: smoke default)")
     args = ap.parse_args()
+    args.pipelines = ["smoke", "default"] if args.pipelines == [] else args.pipelines or []
     ctx = runner.context("default")
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads"}
     res["throughput"] = throughput(ctx, 2 if args.quick else 4, 2048 if args.quick else 6000)
     t = res["throughput"]
+    t["matmul_flop_s"] = matmul_flop_s()
+    t["efficiency"] = t["train_flop_s"] / t["matmul_flop_s"]
     print(f"training loop: ours {t['ours_img_s']:.0f} img/s, bare {t['bare_img_s']:.0f} img/s, "
           f"ratio {t['ratio']:.3f} (target >= 0.9)")
+    print(f"arithmetic efficiency: {t['train_flop_s'] / 1e9:.2f} GFLOP/s training vs "
+          f"{t['matmul_flop_s'] / 1e9:.1f} GFLOP/s fp32 matmul, ratio {t['efficiency']:.3f}")
     res["eval_s_per_run"] = eval_cost(ctx)
     print(f"evaluation (UA, RA, TA, MIA) per run: {res['eval_s_per_run']:.2f} s")
     res["cost_vs_retrained"] = cost_ratios(ctx)
     for k, v in res["cost_vs_retrained"].items():
         print(f"TIME/Retrained {k}: {v:.3f}")
-    if args.pipelines:
-        for target, prof in (("smoke", "smoke"), ("reproduce", "default")):
-            res[f"make_{target}"] = r = pipeline(target if target == "reproduce" else "reproduce", prof)
-            print(f"make {target} from an empty store: {r['wall_s'] / 60:.1f} min, peak RSS {r['peak_rss_mb']:.0f} MB")
-    store.atomic_write_bytes(ROOT / "bench" / "results.json", json.dumps(res, indent=1).encode())
+    for prof in args.pipelines:
+        name = "make_smoke" if prof == "smoke" else f"make_reproduce_{prof}" if prof != "default" else "make_reproduce"
+        res[name] = r = pipeline(prof)
+        print(f"make reproduce PROFILE={prof} from an empty store: {r['wall_s'] / 60:.1f} min, "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        for nb, v in r["notebooks"].items():
+            print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+    path = ROOT / "bench" / "results.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    store.atomic_write_bytes(path, json.dumps({**old, **res}, indent=1).encode())
 
 
 if __name__ == "__main__":

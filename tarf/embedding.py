@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import store, train
+from . import store, timing, train
 from .batches import to_input
 
 METHODS = ("tsne", "pca")
@@ -46,6 +46,7 @@ def sample(ctx, per_class: int = 300, seed: int = 0) -> np.ndarray:
 
 
 @torch.no_grad()
+@timing.stage("embedding")
 def features(model, x_uint8: torch.Tensor, device: str = "cpu", batch_size: int = 512) -> np.ndarray:
     """Penultimate (pooled) activations of uint8 images, eval mode, float32 (n, d)."""
     was_training = model.training
@@ -56,6 +57,7 @@ def features(model, x_uint8: torch.Tensor, device: str = "cpu", batch_size: int 
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
+@timing.stage("embedding")
 def project(feats: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     """(n, d) features → (n, 2): t-SNE (PCA init, ``random_state = seed``) or PCA."""
     from sklearn.decomposition import PCA

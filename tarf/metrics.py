@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from sklearn.svm import SVC
 
+from . import timing
 from .batches import predict
 
 GAP_KEYS = ("UA", "RA", "TA", "MIA")
@@ -184,6 +185,7 @@ def gap(row: dict, retrained: dict) -> float:
     return float(np.mean([abs(row[k] - retrained[k]) for k in GAP_KEYS]))
 
 
+@timing.stage("evaluation")
 def evaluate(model, sets: dict, device="cpu") -> dict:
     """UA (D_t), RA (D_r), TA (test'), MIA (on D_t); FR_acc (D_fr) and UA_R (D_ar) when given.
 

@@ -27,6 +27,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from . import timing
 from .paths import figures_dir
 from .store import atomic_write_bytes
 from .table3 import METHOD_NAMES, SCENARIO_NAMES
@@ -57,6 +58,7 @@ SCORE_LABELS = {"acc_drop": "accuracy drop (points)", "abs_acc_change": "|accura
 _EMBEDDING_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
 
 
+@timing.stage("figure export")
 def save(fig, name: str, profile: str, data: pd.DataFrame | None = None) -> None:
     """Write figures/<profile>/<name>.{png,pdf} (and .csv of ``data``) atomically."""
     out = figures_dir(profile)

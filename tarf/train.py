@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import models, store
+from . import models, store, timing
 from .batches import batches, epoch_fractions, to_input
 from .metrics import accuracy
 from .params import Experiment, Train, precision_key
@@ -42,6 +42,7 @@ def autocast(exp: Experiment):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on) if on else contextlib.nullcontext()
 
 
+@timing.stage("training")
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed: int, device: str = "cpu",
         eval_sets: dict | None = None, desc: str = "train", compiled: nn.Module | None = None) -> list[dict]:
     """Train ``model`` in place on uint8 images ``x`` with labels ``y``; returns the per-epoch log.

@@ -17,6 +17,7 @@ which also states their hyper-parameter rule).
 
 from importlib import import_module
 
+from .. import timing
 from . import informed
 from .common import UnlearnData
 
@@ -46,6 +47,7 @@ def merged_hp(name: str, hp: dict | None) -> dict:
     return merged | dict(hp or {})
 
 
+@timing.stage("unlearning")
 def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int, **hooks):
     """Call method ``name`` with its DEFAULTS overridden by ``hp``; ``hooks`` (e.g. GA's ``on_step``)
     go to the method as keyword arguments."""
