@@ -1,0 +1,31 @@
+import time
+
+from tarf import timing
+
+
+def test_stages_are_exclusive_and_collected_per_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("TARF_TIMINGS", str(tmp_path))
+    monkeypatch.setenv("TARF_NOTEBOOK", "09_tarf")
+    monkeypatch.setattr(timing, "_totals", {})
+
+    @timing.stage("evaluation")
+    def evaluate():
+        time.sleep(0.05)
+
+    with timing.stage("unlearning"):
+        time.sleep(0.05)
+        evaluate()
+    timing._write()
+    got = timing.collect(tmp_path)
+    assert set(got) == {"09_tarf"}
+    st = got["09_tarf"]
+    assert 0.045 <= st["evaluation"] < 0.09
+    assert 0.045 <= st["unlearning"] < 0.09  # the inner evaluation is not counted twice
+
+
+def test_off_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("TARF_TIMINGS", raising=False)
+    monkeypatch.setattr(timing, "_totals", {})
+    with timing.stage("training"):
+        pass
+    assert timing._totals == {}
