@@ -12,15 +12,17 @@ def test_stages_are_exclusive_and_collected_per_notebook(tmp_path, monkeypatch):
     def evaluate():
         time.sleep(0.05)
 
+    t = time.perf_counter()
     with timing.stage("unlearning"):
         time.sleep(0.05)
         evaluate()
+    wall = time.perf_counter() - t
     timing._write()
     got = timing.collect(tmp_path)
     assert set(got) == {"09_tarf"}
     st = got["09_tarf"]
-    assert 0.045 <= st["evaluation"] < 0.09
-    assert 0.045 <= st["unlearning"] < 0.09  # the inner evaluation is not counted twice
+    assert st["evaluation"] >= 0.05 and st["unlearning"] >= 0.05
+    assert abs(st["evaluation"] + st["unlearning"] - wall) < 0.005  # the inner one is not counted twice
 
 
 def test_off_without_the_variable(tmp_path, monkeypatch):
