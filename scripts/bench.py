@@ -115,7 +115,8 @@ def notebook_times(folder: str, timings: str) -> dict:
 def pipeline(profile: str):
     with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as out, \
             tempfile.TemporaryDirectory() as times:
-        env = dict(os.environ, TARF_STORE=d, TARF_PROGRESS="0", TARF_TIMINGS=times)
+        # figures and tables go to the temporary store too: a benchmark never rewrites results/
+        env = dict(os.environ, TARF_STORE=d, TARF_OUTPUT=d, TARF_PROGRESS="0", TARF_TIMINGS=times)
         if profile == "smoke":  # what `make smoke` does
             env.update(TARF_NUM_THREADS="1")
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
