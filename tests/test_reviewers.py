@@ -48,6 +48,20 @@ def _table() -> pd.DataFrame:
     return pd.DataFrame(rows).sample(frac=1, random_state=0)  # row order must not matter
 
 
+def test_k_answer_known_by_hand():
+    rows = [("a", 0, "K", 10, 100), ("a", 1, "K", 12, 50), ("a", 0, "K-1", 20, 50), ("a", 1, "K-1", 20, 50),
+            ("a", 0, "K+1", 14, 100), ("a", 1, "K+1", 14, 100), ("a", 0, "p=5", 30, 5), ("a", 1, "p=5", 30, 5),
+            ("a", 0, "p=10", 9, 40), ("a", 1, "p=10", 9, 20),  # sample mode beats the true K in a
+            ("b", 0, "K", 3, 100), ("b", 0, "p=5", 8, 10)]  # b: K = 1, no wrong K possible
+    ks = pd.DataFrame(rows, columns=["scenario", "seed", "variant", "Gap", "recall"]).sample(frac=1, random_state=0)
+    got = reviewers.k_answer(ks).set_index("scenario")
+    a, b = got.loc["a"], got.loc["b"]
+    assert (a["Gap K"], a["recall K"], a["best wrong K"], a["Gap wrong K"]) == (11, 75, "K+1", 14)
+    assert (a["best p"], a["Gap best p"], a["recall best p"], a["true K lowest Gap"]) == ("p=10", 9, 30, False)
+    assert b["best wrong K"] == "-" and math.isnan(b["Gap wrong K"])
+    assert (b["best p"], b["true K lowest Gap"]) == ("p=5", True)
+
+
 def test_gap_decomposition_known_by_hand():
     d = reviewers.gap_decomposition(_table())
     a = d[d["scenario"] == "a"].set_index("method")
