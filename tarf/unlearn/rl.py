@@ -85,7 +85,8 @@ def relabel_train(model, data, hp, gen, opt, after_backward=None, after_step=Non
         model.train()
         entry = {}
         if hp["rl_mode"] == "mixed":
-            y_rand = random_labels(data.y_f, data.num_classes, gen, hp["exclude_true_label"])
+            # labels on the CPU (the batch indices are): on CUDA y_f is on the GPU
+            y_rand = random_labels(data.y_f, data.num_classes, gen, hp["exclude_true_label"]).cpu()
             entry["random_eq_true"] = (y_rand == data.y_f.cpu()).double().mean().item()
             stream = _mixed(x_all, torch.cat([y_rand, data.y_un.cpu()]), data, gen, frac)
         else:
