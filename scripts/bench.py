@@ -9,7 +9,8 @@
    from an empty store (a temporary TARF_STORE), as child processes, with the wall time of each
    notebook (papermill's record), its kernel start-up, and its stages (tarf/timing.py: training,
    unlearning, evaluation, embedding, figure export; "other" is the rest of its cells);
-5. the training loop's arithmetic efficiency: model FLOP/s while training (3 × forward FLOPs per
+5. one process with 2 threads against two processes with 1 thread each (training img/s);
+6. the training loop's arithmetic efficiency: model FLOP/s while training (3 × forward FLOPs per
    image × img/s) over the FLOP/s of a dense fp32 matmul measured in the same run.
 Existing entries of bench/results.json that a run does not measure are kept.
 """
@@ -22,6 +23,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -80,6 +82,42 @@ def matmul_flop_s(n: int = 2048, reps: int = 10) -> float:
     for _ in range(reps):
         a @ a
     return reps * 2 * n ** 3 / (time.perf_counter() - t)
+
+
+_ONE_EPOCH = """
+import sys, time, torch
+from tarf import models, runner
+from tarf.params import Train
+from tarf.train import fit, seed_everything
+threads, n = int(sys.argv[1]), int(sys.argv[2])
+ctx = runner.context("default")
+seed_everything(0, threads)
+x, y = ctx.ds.x_train[ctx.split.train[:n]], ctx.ds.y_train[ctx.split.train[:n]]
+m = models.build(ctx.exp.model.arch, 10, ctx.exp.model.width, ctx.ds.in_channels, ctx.ds.family)
+recipe = Train(epochs=1, batch_size=ctx.exp.train.batch_size, lr=0.01, schedule="constant", augment=False)
+fit(m, x[:512], y[:512], recipe, 0)  # warm-up
+t = time.perf_counter()
+fit(m, x, y, recipe, 1)
+print(n / (time.perf_counter() - t))
+"""
+
+
+def parallelism(n: int = 4000) -> dict:
+    """Training img/s of one process with 2 threads against two processes with 1 thread each,
+    run at the same time (summed): which suits a 2-core machine at the default width."""
+    def launch(threads):
+        return subprocess.Popen([sys.executable, "-c", _ONE_EPOCH, str(threads), str(n)], cwd=ROOT,
+                                stdout=subprocess.PIPE, text=True, env=dict(os.environ, TARF_PROGRESS="0",
+                                                                            TARF_NUM_THREADS=str(threads)))
+    def together(threads):
+        pair = [launch(threads), launch(threads)]
+        return sum(float(p.communicate()[0]) for p in pair)
+
+    one = float(launch(2).communicate()[0])
+    two = together(1)
+    over = together(2)  # what `make -j2 reproduce` does with the default's num_threads 2: 4 threads, 2 cores
+    return {"one_process_2_threads_img_s": one, "two_processes_1_thread_img_s": two, "ratio": two / one,
+            "two_processes_2_threads_img_s": over}
 
 
 def cost_ratios(ctx):
@@ -149,6 +187,10 @@ def main():
           f"ratio {t['ratio']:.3f} (target >= 0.9)")
     print(f"arithmetic efficiency: {t['train_flop_s'] / 1e9:.2f} GFLOP/s training vs "
           f"{t['matmul_flop_s'] / 1e9:.1f} GFLOP/s fp32 matmul, ratio {t['efficiency']:.3f}")
+    res["parallelism"] = p = parallelism()
+    print(f"2 cores: one process x 2 threads {p['one_process_2_threads_img_s']:.0f} img/s, two processes x 1 thread "
+          f"{p['two_processes_1_thread_img_s']:.0f} img/s together (ratio {p['ratio']:.2f}); two processes x 2 "
+          f"threads {p['two_processes_2_threads_img_s']:.0f} img/s together")
     res["eval_s_per_run"] = eval_cost(ctx)
     print(f"evaluation (UA, RA, TA, MIA) per run: {res['eval_s_per_run']:.2f} s")
     res["cost_vs_retrained"] = cost_ratios(ctx)
