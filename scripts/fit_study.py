@@ -55,6 +55,6 @@ except ValueError as err:
     sys.exit(f"fit_study: {err}")
 print(f"computed {res.computed} row(s), skipped {res.skipped} already in the CSV"
       + (f"; stopped after {args.max_minutes} min, {len(res.remaining)} row(s) left" if res.stopped else ""))
-rows = fit_study.grid_rows(res.df, args.width, epochs, args.seeds, args.variants, res.cell_ids)
+rows = fit_study.grid_rows(res.df, args.width, epochs, args.seeds, args.variants, res.cell_ids, res.hps)
 with pd.option_context("display.width", 200, "display.max_columns", 30):
     print(fit_study.summary(rows).to_string() if len(rows) else "no rows yet")

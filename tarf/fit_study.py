@@ -68,6 +68,7 @@ class StudyResult:
     df: pd.DataFrame  # every row of the CSV (earlier runs included)
     computed: int = 0  # rows computed by this call
     skipped: int = 0  # rows of the grid already in the CSV
+    hps: dict = field(default_factory=dict)  # variant -> the hp JSON its rows are run with now
     stopped: bool = False  # True if max_minutes ended the call early
     remaining: list = field(default_factory=list)  # (width, base_epochs, seed, cell, variant) not done
     cell_ids: list = field(default_factory=list)  # the cells selected
@@ -107,14 +108,16 @@ def variant_hp(ctx, name: str) -> dict:
 
 
 def _norm_key(row) -> tuple:
+    # the hp JSON is part of the key: a variant is relative to the profile's TARF settings, so a row
+    # run before those changed is a record of other settings, not this row done
     return (int(row["width"]), float(row["base_epochs"]), int(row["seed"]), str(row["scenario"]),
-            str(row["given"]), str(row["variant"]))
+            str(row["given"]), str(row["variant"]), str(row["hp"]))
 
 
-def _job_key(job) -> tuple:
+def _job_key(job, hps: dict) -> tuple:
     w, e, s, c, v = job
     return _norm_key({"width": w, "base_epochs": e, "seed": s, "scenario": c["scenario"],
-                      "given": c["given"], "variant": v})
+                      "given": c["given"], "variant": v, "hp": hps[v]})
 
 
 def _ym(ctx, sc) -> torch.Tensor:
@@ -232,18 +235,19 @@ def run_study(profile: str = "default", widths=(8,), base_epochs=(5,), seeds=(1,
     todo_cells = select_cells(cells(base.ds), cell_filter)
     jobs = [(w, e, s, c, v) for w in widths for e in base_epochs for s in seeds for c in todo_cells
             for v in variants]
-    res = StudyResult(df, cell_ids=[c["id"] for c in todo_cells])
+    hps = {v: json.dumps(variant_hp(base, v), sort_keys=True) for v in variants}
+    res = StudyResult(df, cell_ids=[c["id"] for c in todo_cells], hps=hps)
     start = time.monotonic()
     bar = progress(total=len(jobs), desc="fit study")
     ctx_of = {}
     for n, (w, e, s, c, v) in enumerate(jobs):
-        if _job_key(jobs[n]) in done:
+        if _job_key(jobs[n], hps) in done:
             res.skipped += 1
             bar.update(1)
             continue
         if max_minutes is not None and time.monotonic() - start > 60 * max_minutes:
             res.stopped = True  # before a row starts, never inside one
-            res.remaining = [(j[0], j[1], j[2], j[3]["id"], j[4]) for j in jobs[n:] if _job_key(j) not in done]
+            res.remaining = [(j[0], j[1], j[2], j[3]["id"], j[4]) for j in jobs[n:] if _job_key(j, hps) not in done]
             break
         ck = (w, e, c["id"])
         if ck not in ctx_of:  # one context per (grid point, request); the originals are shared
@@ -287,12 +291,16 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def grid_rows(df: pd.DataFrame, widths, base_epochs, seeds, variants, cell_ids=None) -> pd.DataFrame:
-    """The CSV rows of one grid selection (for the end-of-run summary)."""
+def grid_rows(df: pd.DataFrame, widths, base_epochs, seeds, variants, cell_ids=None,
+              hps: dict | None = None) -> pd.DataFrame:
+    """The CSV rows of one grid selection (for the end-of-run summary); with ``hps`` (variant → hp
+    JSON, StudyResult.hps) only the rows run with those settings."""
     if df.empty:
         return df
     m = (df["width"].isin(widths) & df["base_epochs"].astype(float).isin([float(e) for e in base_epochs])
          & df["seed"].isin(seeds) & df["variant"].isin(variants))
+    if hps is not None:
+        m &= df["hp"] == df["variant"].map(hps)
     if cell_ids is not None:
         m &= df["cell"].isin(cell_ids)
     return df[m]

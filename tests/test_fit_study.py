@@ -84,3 +84,17 @@ def test_hit_ignores_rank_order():
     assert json.loads(cols["proximity_top_k"]) == [9, 5] and cols["proximity_hit"]
     assert (cols["acc_drop_precision"], cols["acc_drop_recall"]) == (1.0, 1.0)
     assert cols["absorption_margin"] == pytest.approx(0.5 - 0.2)
+
+
+def test_a_row_of_other_tarf_settings_is_kept_but_not_taken_as_done(tmp_path):
+    # a variant is relative to the profile's TARF settings: when those change, the old row is a
+    # record of other settings, so the study computes the row again and appends it
+    csv = tmp_path / "fit_study.csv"
+    fit_study.run_study(**ONE, csv_path=csv)
+    other = {**ONE["overrides"], "methods": {"tarf": {**ONE["overrides"]["methods"]["tarf"], "lr": 0.005}}}
+    res = fit_study.run_study(**{**ONE, "overrides": other}, csv_path=csv)
+    assert (res.computed, res.skipped) == (1, 0)
+    df = pd.read_csv(csv)
+    assert len(df) == 2 and df["hp"].nunique() == 2
+    now = fit_study.grid_rows(df, [8], [1], [1], ["default"], hps=res.hps)
+    assert len(now) == 1 and json.loads(now.iloc[0]["hp"])["lr"] == 0.005
