@@ -71,7 +71,7 @@ strip: $(STAMP)  ## strip notebook sources (outputs, counts, volatile metadata)
 kernel-matrix: $(STAMP)  ## nbval on executed/smoke under four CPU kernel configurations (other machines)
 	bash scripts/kernel_matrix.sh
 
-bench: $(STAMP)  ## benchmarks: training throughput, TIME ratios, evaluation cost, pipelines (bench/results.json)
+bench: $(STAMP)  ## benchmarks: throughput and efficiency, threads vs processes, TIME ratios, evaluation cost, pipelines per notebook and stage (bench/results.json)
 	$(PY) scripts/bench.py --pipelines
 
 readme: $(STAMP)  ## put the default profile's table and one figure into README.md (after make reproduce)
