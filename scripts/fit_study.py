@@ -17,7 +17,9 @@ data mismatch: 14 cells), once per TARF variant:
 (width, base_epochs, seed, scenario, given, variant); rows already there are skipped and each new row
 is written as soon as it is done (atomically), so the study can be stopped and resumed at any time.
 --max-minutes N stops cleanly before the first row that would start after N minutes.
-Seed 0 (the evaluation seed) is refused.
+Seed 0 (the evaluation seed) is refused. --device cuda runs the grid on a GPU; its rows belong in
+their own CSV (results/default/fit_study_cuda.csv), since the numbers differ from the CPU's by kernel
+noise and the CSV does not record the device.
 
 At the end: per setting (width, base_epochs, variant) over the selected rows, the mean train / test
 accuracy of the originals, on how many cells each read-out's top-K equals the hidden groups, and on
@@ -45,12 +47,14 @@ ap.add_argument("--variants", nargs="+", default=["default", "mixed"], choices=l
 ap.add_argument("--cells", nargs="+", default=None, help="cell ids, given classes, scenarios or concepts")
 ap.add_argument("--max-minutes", type=float, default=None)
 ap.add_argument("--csv", type=Path, default=None, help="default: results/<profile>/fit_study.csv")
+ap.add_argument("--device", default=None, help="cpu (the profile's), cuda: rows on another device are other "
+                "numbers (kernel noise); give them their own --csv")
 args = ap.parse_args()
 
 epochs = [int(e) if float(e).is_integer() else e for e in args.base_epochs]  # 5, not 5.0, in keys
 try:
     res = fit_study.run_study(args.profile, args.width, epochs, args.seeds, args.variants, args.cells,
-                              args.max_minutes, args.csv)
+                              args.max_minutes, args.csv, {"device": args.device} if args.device else None)
 except ValueError as err:
     sys.exit(f"fit_study: {err}")
 print(f"computed {res.computed} row(s), skipped {res.skipped} already in the CSV"
