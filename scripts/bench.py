@@ -51,17 +51,26 @@ def bare_epoch(model, x, y, bs, gen):
         opt.step()
 
 
-def throughput(ctx, rounds: int, n: int):
+def _sample(ctx, n: int):
+    """The first n training images, and a one-epoch constant-lr recipe at the profile's batch size."""
     x, y = ctx.ds.x_train[ctx.split.train[:n]], ctx.ds.y_train[ctx.split.train[:n]]
-    recipe = Train(epochs=1, batch_size=ctx.exp.train.batch_size, lr=0.01, schedule="constant", augment=False)
+    return x, y, Train(epochs=1, batch_size=ctx.exp.train.batch_size, lr=0.01, schedule="constant", augment=False)
+
+
+def _model(ctx):
+    return models.build(ctx.exp.model.arch, 10, ctx.exp.model.width, ctx.ds.in_channels, ctx.ds.family)
+
+
+def throughput(ctx, rounds: int, n: int):
+    x, y, recipe = _sample(ctx, n)
     ours, bare = [], []
     for r in range(rounds):  # alternate so drift in machine load hits both equally
         seed_everything(r, ctx.exp.num_threads)
-        m = models.build(ctx.exp.model.arch, 10, ctx.exp.model.width, ctx.ds.in_channels, ctx.ds.family)
+        m = _model(ctx)
         t = time.perf_counter()
         fit(m, x, y, recipe, r)
         ours.append(n / (time.perf_counter() - t))
-        m = models.build(ctx.exp.model.arch, 10, ctx.exp.model.width, ctx.ds.in_channels, ctx.ds.family)
+        m = _model(ctx)
         t = time.perf_counter()
         bare_epoch(m, x, y, recipe.batch_size, torch.Generator().manual_seed(r))
         bare.append(n / (time.perf_counter() - t))
@@ -84,29 +93,22 @@ def matmul_flop_s(n: int = 2048, reps: int = 10) -> float:
     return reps * 2 * n ** 3 / (time.perf_counter() - t)
 
 
-_ONE_EPOCH = """
-import sys, time, torch
-from tarf import models, runner
-from tarf.params import Train
-from tarf.train import fit, seed_everything
-threads, n = int(sys.argv[1]), int(sys.argv[2])
-ctx = runner.context("default")
-seed_everything(0, threads)
-x, y = ctx.ds.x_train[ctx.split.train[:n]], ctx.ds.y_train[ctx.split.train[:n]]
-m = models.build(ctx.exp.model.arch, 10, ctx.exp.model.width, ctx.ds.in_channels, ctx.ds.family)
-recipe = Train(epochs=1, batch_size=ctx.exp.train.batch_size, lr=0.01, schedule="constant", augment=False)
-fit(m, x[:512], y[:512], recipe, 0)  # warm-up
-t = time.perf_counter()
-fit(m, x, y, recipe, 1)
-print(n / (time.perf_counter() - t))
-"""
+def one_epoch(ctx, threads: int, n: int) -> float:
+    """img/s of one epoch of tarf's loop on n images with ``threads`` torch threads (after a warm-up)."""
+    seed_everything(0, threads)
+    x, y, recipe = _sample(ctx, n)
+    m = _model(ctx)
+    fit(m, x[:512], y[:512], recipe, 0)
+    t = time.perf_counter()
+    fit(m, x, y, recipe, 1)
+    return n / (time.perf_counter() - t)
 
 
 def parallelism(n: int = 4000) -> dict:
     """Training img/s of one process with 2 threads against two processes with 1 thread each,
     run at the same time (summed): which suits a 2-core machine at the default width."""
     def launch(threads):
-        return subprocess.Popen([sys.executable, "-c", _ONE_EPOCH, str(threads), str(n)], cwd=ROOT,
+        return subprocess.Popen([sys.executable, __file__, "--one-epoch", str(threads), str(n)], cwd=ROOT,
                                 stdout=subprocess.PIPE, text=True, env=dict(os.environ, TARF_PROGRESS="0",
                                                                             TARF_NUM_THREADS=str(threads)))
     def together(threads):
@@ -144,8 +146,9 @@ def notebook_times(folder: str, timings: str) -> dict:
         nb = nbformat.read(os.path.join(folder, f), as_version=4)
         wall = nb.metadata.papermill.duration
         cells = sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells)
-        st = stages.get(f[:-len(".ipynb")], {})
-        out[f[:-len(".ipynb")]] = {"wall_s": wall, "kernel_start_s": wall - cells, **{f"{k}_s": v for k, v in st.items()},
+        name = f[:-len(".ipynb")]
+        st = stages.get(name, {})
+        out[name] = {"wall_s": wall, "kernel_start_s": wall - cells, **{f"{k}_s": v for k, v in st.items()},
                                     "other_s": cells - sum(st.values())}
     return out
 
@@ -174,7 +177,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller throughput sample")
     ap.add_argument("--pipelines", nargs="*", metavar="PROFILE",
                     help="also time make reproduce from an empty store for each PROFILE (bare: smoke default)")
+    ap.add_argument("--one-epoch", nargs=2, type=int, metavar=("THREADS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one_epoch:  # a child of parallelism(): print its img/s and nothing else
+        print(one_epoch(runner.context("default"), *args.one_epoch))
+        return
     args.pipelines = ["smoke", "default"] if args.pipelines == [] else args.pipelines or []
     ctx = runner.context("default")
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
