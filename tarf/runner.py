@@ -142,6 +142,14 @@ def run_one(ctx: Context, scenario: str, method: str, seed: int) -> dict:
     cached = store.get_json("results", k)
     if cached is not None:
         return cached["row"]
+    with store.claim("results", k):  # a notebook running beside this one may be computing it now
+        cached = store.get_json("results", k)
+        if cached is not None:
+            return cached["row"]
+        return _compute_row(ctx, scenario, method, seed, k, ret_model, ret, orig_model)
+
+
+def _compute_row(ctx, scenario, method, seed, k, ret_model, ret, orig_model) -> dict:
     sets = eval_sets(ctx, scenario)
     log = []
     if method == "retrained":

@@ -113,25 +113,33 @@ def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.nd
     model = models.build(exp.model.arch, num_classes, exp.model.width, ds.in_channels, ds.family)
     ckpt = store.get_torch("models", k)
     if ckpt is None:
-        y = labels(ds, label_space)
-        y_test = labels(ds, label_space, "test")
-        model.to(exp.device)
-        t0 = time.perf_counter()
-        compiled = torch.compile(model) if exp.compile else None
-        with autocast(exp):
-            # On CUDA the training images live on the GPU for the whole run (no per-batch copies).
-            log = fit(model, ds.x_train[idx].to(exp.device), y[idx], exp.train, seed, exp.device,
-                      {"test": (ds.x_test[test_idx], y_test[test_idx])},
-                      desc=f"{role} {scenario or label_space} seed {seed}", compiled=compiled)
-        if exp.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        ckpt = {"state_dict": {k_: v.cpu() for k_, v in model.state_dict().items()}, "log": log,
-                "seconds": seconds, "meta": kp | {"scenario": scenario}, "num_classes": num_classes}
-        store.put_torch("models", k, ckpt)
+        with store.claim("models", k):  # one trainer per checkpoint across notebooks running at once
+            ckpt = store.get_torch("models", k) or _fit_and_store(exp, ds, model, role, label_space, idx,
+                                                                  test_idx, seed, scenario, k, kp, num_classes)
     model.load_state_dict(ckpt["state_dict"], strict=True)
     model.to(exp.device).eval()
     return model, {"key": k, "log": ckpt["log"], "seconds": ckpt["seconds"], "meta": ckpt["meta"]}
+
+
+def _fit_and_store(exp, ds, model, role, label_space, idx, test_idx, seed, scenario, k, kp, num_classes) -> dict:
+    """Train ``model`` (seeded and built by the caller) and store its checkpoint under ``k``."""
+    y = labels(ds, label_space)
+    y_test = labels(ds, label_space, "test")
+    model.to(exp.device)
+    t0 = time.perf_counter()
+    compiled = torch.compile(model) if exp.compile else None
+    with autocast(exp):
+        # On CUDA the training images live on the GPU for the whole run (no per-batch copies).
+        log = fit(model, ds.x_train[idx].to(exp.device), y[idx], exp.train, seed, exp.device,
+                  {"test": (ds.x_test[test_idx], y_test[test_idx])},
+                  desc=f"{role} {scenario or label_space} seed {seed}", compiled=compiled)
+    if exp.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    ckpt = {"state_dict": {k_: v.cpu() for k_, v in model.state_dict().items()}, "log": log,
+            "seconds": seconds, "meta": kp | {"scenario": scenario}, "num_classes": num_classes}
+    store.put_torch("models", k, ckpt)
+    return ckpt
 
 
 def original(exp: Experiment, ds, split: Split, label_space: str, seed: int):

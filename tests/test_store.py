@@ -3,6 +3,8 @@
 import hashlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -186,6 +188,61 @@ def test_run_one_returns_the_cached_row(monkeypatch, files):
     assert len(files()) == n  # nothing new written
     # a fresh context (e.g. a new process) loads the same split and the same row
     assert runner.run_one(runner.context("smoke", SMOKE), "all_matched", "ga", 0) == row
+
+
+def test_claim_admits_one_holder_of_a_key_at_a_time():
+    """Threads open the lock file separately, so flock excludes them as it excludes processes."""
+    inside, overlaps = [], []
+
+    def hold(name):
+        with store.claim("results", "k1"):
+            overlaps.append(len(inside))
+            inside.append(name)
+            time.sleep(0.2)
+            inside.remove(name)
+
+    threads = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [0, 0, 0]
+    with store.claim("results", "k1"), store.claim("results", "k2"):  # other keys do not wait
+        pass
+
+
+def test_a_run_two_notebooks_need_at_once_is_computed_once(monkeypatch):
+    """Two callers of the same run at the same time (`make -j2`): one trains each model and runs the
+    method, the other waits on the claim and reads the stored row."""
+    ctx = runner.context("smoke", SMOKE)
+    fits, runs = [], []
+    real_fit, real_run = train.fit, runner.unlearn.run
+
+    def slow_fit(*a, **k):
+        fits.append(1)
+        time.sleep(0.3)  # long enough that the second caller arrives while the first trains
+        return real_fit(*a, **k)
+
+    def slow_run(*a, **k):
+        runs.append(1)
+        time.sleep(0.3)
+        return real_run(*a, **k)
+
+    monkeypatch.setattr(train, "fit", slow_fit)
+    monkeypatch.setattr(runner.unlearn, "run", slow_run)
+    rows = [None, None]
+
+    def call(i):
+        rows[i] = runner.run_one(ctx, "all_matched", "ga", 0)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(fits) == 2  # the original and the Retrained, once each
+    assert len(runs) == 1
+    assert rows[0] == rows[1] and rows[0]["method"] == "ga"
 
 
 def test_original_row_is_the_model_before_unlearning(monkeypatch, files):
