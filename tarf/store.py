@@ -90,13 +90,13 @@ def _locked(kind: str, shared: bool = False):
 
 @contextlib.contextmanager
 def claim(kind: str, k: str):
-    """One computer per key: an exclusive flock on <store>/<kind>/.claims/<key>. Two notebooks that
+    """One computer per key: an exclusive flock on <store>/<kind>/.claims/<key>.lock. Two notebooks that
     run at once (`make -j2`) and need the same run would otherwise both compute it; the second waits
     here, then finds the first's result (callers look again after the claim). The lock files stay
     (empty, one per key): removing one while another process waits on it would let a third in."""
     folder = store_dir() / kind / ".claims"
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / k, "a") as f:
+    with open(folder / f"{k}.lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 

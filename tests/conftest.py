@@ -40,9 +40,9 @@ def _one_thread():
 
 def store_files(root: Path) -> list[str]:
     """Every file under the store, relative paths, sorted (an absent store is empty); the lock files
-    (.lock, .claims/) are not artifacts."""
+    (.lock, .claims/<key>.lock) are not artifacts."""
     return sorted(str(p.relative_to(root)) for p in Path(root).rglob("*")
-                  if p.is_file() and p.name != ".lock" and ".claims" not in p.parts)
+                  if p.is_file() and not p.name.endswith(".lock"))
 
 
 @pytest.fixture

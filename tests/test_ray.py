@@ -63,7 +63,7 @@ def table(tmp_path, *args) -> pd.DataFrame:
 
 def assert_complete(root: Path) -> None:
     """No temporary file, and every data file has a sidecar that matches its bytes."""
-    files = [p for p in root.rglob("*") if p.is_file() and p.name != ".lock"]  # a store lock, if any
+    files = [p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")]  # store locks, if any
     assert not [p for p in files if p.name.endswith(".tmp")]
     for p in files:
         if p.suffix != ".sha256":
