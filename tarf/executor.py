@@ -151,13 +151,10 @@ def resources(exp: params.Experiment) -> dict:
 
 
 def _model_id(ctx: runner.Context, role: str, scenario: str, seed: int) -> str:
-    """What identifies a checkpoint, as train._train_cached keys it: one task per checkpoint."""
+    """A checkpoint's store key (train._checkpoint_params): one task per checkpoint."""
     sc = ctx.split[scenario]
     idx, test = (ctx.split.train, ctx.split.test) if role == "original" else (sc.r, sc.test_prime)
-    return store.key({"role": role, "label_space": sc.label_space, "seed": seed,
-                      "train_idx": store.sha256_bytes(idx.astype("int64").tobytes()),
-                      "eval_idx": store.sha256_bytes(test.astype("int64").tobytes()),
-                      **train._recipe_params(ctx.exp)})
+    return store.key(train._checkpoint_params(ctx.exp, role, sc.label_space, idx, test, seed))
 
 
 def _row_id(ctx, scenario, method, seed, orig, ret) -> str:

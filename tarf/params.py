@@ -69,6 +69,9 @@ class Experiment:
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "cpu"
     num_threads: int = 2
+    # processes that train the base models side by side (notebook 02, CPU); not part of any key: each
+    # trains with num_threads threads, so 2 workers x 1 thread gives the numbers 1 x 1 gives
+    base_workers: int = 1
     scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
     model: Model = field(default_factory=Model)
     train: Train = field(default_factory=Train)
@@ -171,6 +174,7 @@ def validate(raw: dict) -> Experiment:
         "model.width": exp.model.width, "train.epochs": exp.train.epochs,
         "train.batch_size": exp.train.batch_size, "train.lr": exp.train.lr,
         "unlearn_batch_size": exp.unlearn_batch_size, "num_threads": exp.num_threads,
+        "base_workers": exp.base_workers,
     }
     for k, v in positive.items():
         if not v > 0:

@@ -213,6 +213,44 @@ def summary(df: pd.DataFrame, metrics_=("UA", "RA", "TA", "MIA", "Gap", "TIME_mi
     return mean.astype(str) + " ± " + std.astype(str)
 
 
+def _base_jobs(ctx: Context) -> list[tuple]:
+    """(role, label space, scenario) of every base model: the originals in use, then each Retrained."""
+    jobs = [("original", ls, None) for ls in ("fine", "coarse")
+            if any(ctx.split[s].label_space == ls for s in ctx.exp.scenarios)]
+    return jobs + [("retrained", ctx.split[s].label_space, s) for s in ctx.exp.scenarios]
+
+
+def _train_base(source, seed: int, role: str, label_space: str, scenario: str | None) -> None:
+    """In a worker process: train (or find) one base model into the store."""
+    ctx = context(*source)
+    if role == "original":
+        train.original(ctx.exp, ctx.ds, ctx.split, label_space, seed)
+    else:
+        retrained(ctx, scenario, seed)
+
+
+def _train_side_by_side(ctx: Context, jobs: list[tuple]) -> None:
+    """Train the models of ``jobs`` missing from the store in ``base_workers`` processes (CPU only).
+    Each trains as it would here (same seed, same thread count), and store.claim keeps two from
+    training one model; base_models then loads them all."""
+    w = ctx.exp.base_workers
+    jobs = [j for j in jobs if not train.stored(ctx.exp, ctx.split, j[1], j[2], j[0], j[3])]
+    if w <= 1 or ctx.exp.device != "cpu" or ctx.source is None or len(jobs) < 2:
+        return
+    import concurrent.futures
+    import multiprocessing
+    from pathlib import Path
+
+    profile, overrides = ctx.source
+    if Path(profile).suffix in (".yaml", ".yml"):
+        profile = str(Path(profile).resolve())
+    # spawn: a fork of a process that has run torch (a notebook's kernel) may hang in its thread pool
+    with concurrent.futures.ProcessPoolExecutor(min(w, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_train_base, (profile, overrides), *job) for job in jobs]
+        for f in progress(concurrent.futures.as_completed(futures), total=len(futures), desc="base models"):
+            f.result()
+
+
 def base_models(ctx: Context, seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train or load the originals and every scenario's Retrained; their accuracies and training logs.
 
@@ -220,11 +258,10 @@ def base_models(ctx: Context, seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     test' for a Retrained; UA = accuracy on the scenario's D_t.
     """
     rows, logs = [], []
-    for seed in seeds or ctx.exp.seeds:
-        jobs = [("original", ls, None) for ls in ("fine", "coarse")
-                if any(ctx.split[s].label_space == ls for s in ctx.exp.scenarios)]
-        jobs += [("retrained", ctx.split[s].label_space, s) for s in ctx.exp.scenarios]
-        for role, ls, s in jobs:
+    seeds = seeds or ctx.exp.seeds
+    _train_side_by_side(ctx, [(seed, *job) for seed in seeds for job in _base_jobs(ctx)])
+    for seed in seeds:
+        for role, ls, s in _base_jobs(ctx):
             model, rec = train.original(ctx.exp, ctx.ds, ctx.split, ls, seed) if role == "original" \
                 else retrained(ctx, s, seed)
             name = f"original ({ls})" if role == "original" else f"retrained ({s})"

@@ -100,13 +100,23 @@ def _recipe_params(exp: Experiment) -> dict:
             **precision_key(exp)}
 
 
+def _checkpoint_params(exp, role, label_space, idx, test_idx, seed) -> dict:
+    # Keyed by the training indices themselves, so two requests with the same D_r share one model.
+    return {"role": role, "label_space": label_space, "train_idx": store.sha256_bytes(idx.astype(np.int64).tobytes()),
+            "eval_idx": store.sha256_bytes(test_idx.astype(np.int64).tobytes()), "seed": seed,
+            **_recipe_params(exp), "v": 1}
+
+
+def stored(exp: Experiment, split: Split, role: str, label_space: str, seed: int, scenario: str | None = None) -> bool:
+    """Whether the original (role "original") or the scenario's Retrained is in the store already."""
+    idx, test_idx = (split.train, split.test) if role == "original" else (split[scenario].r, split[scenario].test_prime)
+    return store.exists("models", store.key(_checkpoint_params(exp, role, label_space, idx, test_idx, seed)), "pt")
+
+
 def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.ndarray, test_idx: np.ndarray,
                   seed: int, scenario: str | None = None):
     """Load the checkpoint keyed by what determines it, or train it once and store it."""
-    # Keyed by the training indices themselves, so two requests with the same D_r share one model.
-    kp = {"role": role, "label_space": label_space, "train_idx": store.sha256_bytes(idx.astype(np.int64).tobytes()),
-          "eval_idx": store.sha256_bytes(test_idx.astype(np.int64).tobytes()), "seed": seed,
-          **_recipe_params(exp), "v": 1}
+    kp = _checkpoint_params(exp, role, label_space, idx, test_idx, seed)
     k = store.key(kp)
     num_classes = len(ds.classes) if label_space == "fine" else len(ds.hierarchy)
     seed_everything(seed, exp.num_threads)  # same init for the original and its Retrained (docs/metrics.md#retrained-reference)

@@ -279,3 +279,28 @@ def test_every_cached_run_key_carries_every_profile_field():
                    {"amp": not ctx.exp.amp}, {"dtype": "float32" if ctx.exp.dtype != "float32" else "float64"}):
         other = runner.Context(dataclasses.replace(ctx.exp, **change), ctx.ds, ctx.split)
         assert all(a != b for a, b in zip(base, keys(other))), change
+
+
+def test_base_models_side_by_side_are_the_ones_trained_one_by_one(tmp_path, monkeypatch):
+    """base_workers 2 trains the base models in two processes; every checkpoint is bit-identical to
+    the one a single process trains (same seed, one thread each), and the loading pass trains none."""
+    one = {**SMOKE, "seeds": [0]}
+    monkeypatch.setenv("TARF_STORE", str(tmp_path / "serial"))
+    ctx = runner.context("smoke", one)
+    serial, _ = runner.base_models(ctx)
+    want = {job: _state(ctx, *job) for job in runner._base_jobs(ctx)}
+
+    monkeypatch.setenv("TARF_STORE", str(tmp_path / "pool"))
+    ctx2 = runner.context("smoke", {**one, "base_workers": 2})
+    monkeypatch.setattr(train, "fit", no_more("train.fit in the driver"))  # the workers train, not this process
+    pool, _ = runner.base_models(ctx2)
+    assert pool.drop(columns="TIME_min").equals(serial.drop(columns="TIME_min"))
+    for job, sd in want.items():
+        for (name, a), b in zip(sd.items(), _state(ctx2, *job).values()):
+            assert torch.equal(a, b), (job, name)
+
+
+def _state(ctx, role, label_space, scenario):
+    model, _ = (train.original(ctx.exp, ctx.ds, ctx.split, label_space, 0) if role == "original"
+                else runner.retrained(ctx, scenario, 0))
+    return model.state_dict()
