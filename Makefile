@@ -92,13 +92,13 @@ $(EXECUTED)/$(PROFILE)/%.ipynb: notebooks/%.ipynb $$(wildcard params/$(PROFILE)/
 
 # The numbered chain: each notebook after the one it reads from. 01 and 02 may run side by side:
 # both draw the same persisted split (written atomically; the second finds the first's).
-# Under -j2 one slot runs 09 then 11 (the two longest after 10), the other 04 06 10 12 03 05 07 08
+# Under -j2 one slot runs 09 11 03 05 07 08, the other 04 06 10 12 (on default 11 is the longest)
 # (order-only prerequisites: an order for scheduling, never a reason to re-run).
 E := $(EXECUTED)/$(PROFILE)
 $(E)/06_observation4.ipynb: | $(E)/04_observation2.ipynb
 $(E)/11_concepts.ipynb: | $(E)/09_tarf.ipynb
 $(E)/12_reviewers.ipynb: | $(E)/10_full_table.ipynb
-$(E)/03_observation1.ipynb: | $(E)/12_reviewers.ipynb
+$(E)/03_observation1.ipynb: | $(E)/11_concepts.ipynb
 $(E)/05_observation3.ipynb: | $(E)/03_observation1.ipynb
 $(E)/07_observation5.ipynb: | $(E)/05_observation3.ipynb
 $(E)/08_observation6.ipynb: | $(E)/07_observation5.ipynb
