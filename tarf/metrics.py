@@ -190,22 +190,36 @@ def evaluate(model, sets: dict, device="cpu") -> dict:
     """UA (D_t), RA (D_r), TA (test'), MIA (on D_t); FR_acc (D_fr) and UA_R (D_ar) when given.
 
     ``sets`` maps "t", "r", "test", "mia_members", "mia_nonmembers" (and optionally "fr", "ar")
-    to ``(x_uint8, y_model_labels)`` tuples.
+    to ``(x_uint8, y_model_labels)`` tuples. With "mia_members_in_r" / "fr_in_t" (positions of those
+    sets inside D_r / D_t, as runner.eval_sets gives them) their logits are taken from the D_r and
+    D_t passes instead of a pass of their own, on the CPU only: there a sample's logits do not depend
+    on the batch it is in (checked bit for bit at 1 and 2 threads on the default profile; tests/
+    test_metrics.py), so the rows stay the ones a separate pass gives, and stored rows stay valid.
+    On a GPU the convolution algorithm may change with the batch size, so every set gets its pass.
     """
+    share = str(device).startswith("cpu")
     x_t, y_t = sets["t"]
-    logits_t = predict(model, x_t, device)  # one pass serves both UA and the MIA target feature
+    logits_t = predict(model, x_t, device)  # one pass serves UA, the MIA target feature and D_fr
+    logits_r = predict(model, sets["r"][0], device)
+
+    def part(name, whole, pos_key):
+        if share and sets.get(pos_key) is not None:
+            return whole[torch.as_tensor(sets[pos_key])]
+        return predict(model, sets[name][0], device)
+
+    members = part("mia_members", logits_r, "mia_members_in_r")
     out = {
         "UA": _accuracy(logits_t, y_t),
-        "RA": accuracy(model, *sets["r"], device=device),
+        "RA": _accuracy(logits_r, sets["r"][1]),
         "TA": accuracy(model, *sets["test"], device=device),
         "MIA": mia_efficacy(
-            confidence(model, *sets["mia_members"], device=device),
+            _confidence(members, sets["mia_members"][1]),
             confidence(model, *sets["mia_nonmembers"], device=device),
             _confidence(logits_t, y_t),
         ),
     }
     if sets.get("fr") is not None:
-        out["FR_acc"] = accuracy(model, *sets["fr"], device=device)
+        out["FR_acc"] = _accuracy(part("fr", logits_t, "fr_in_t"), sets["fr"][1])
     if sets.get("ar") is not None:
         out["UA_R"] = accuracy(model, *sets["ar"], device=device)
     return out

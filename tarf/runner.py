@@ -64,14 +64,24 @@ def _xy(ctx: Context, idx, label_space: str, which: str = "train"):
     return x[idx], scenarios.labels(ctx.ds, label_space, which)[idx]
 
 
+def _positions(whole: np.ndarray, part: np.ndarray):
+    """Positions of ``part`` in the sorted ``whole``, or None when ``part`` is not a subset of it."""
+    pos = np.searchsorted(whole, part)
+    ok = len(part) and (pos < len(whole)).all() and (whole[np.minimum(pos, len(whole) - 1)] == part).all()
+    return pos if ok else None
+
+
 def eval_sets(ctx: Context, scenario: str) -> dict:
     sc = ctx.split[scenario]
     ls = sc.label_space
     sets = {"t": _xy(ctx, sc.t, ls), "r": _xy(ctx, sc.r, ls), "test": _xy(ctx, sc.test_prime, ls, "test"),
             "mia_members": _xy(ctx, sc.mia_members, ls),
             "mia_nonmembers": _xy(ctx, sc.mia_nonmembers, ls, "test")}
+    # where the MIA members sit in D_r and D_fr in D_t (both sorted subsets): evaluate reuses those passes
+    sets["mia_members_in_r"] = _positions(sc.r, sc.mia_members)
     if len(sc.fr):
         sets["fr"] = _xy(ctx, sc.fr, ls)
+        sets["fr_in_t"] = _positions(sc.t, sc.fr)
     if len(sc.ar):
         sets["ar"] = _xy(ctx, sc.ar, ls)
     return sets

@@ -125,3 +125,34 @@ def test_mia_of_a_diverged_model_counts_nan_confidence_as_zero():
     members, nonmembers = np.full(20, 0.99), np.full(20, 0.01)
     assert mia_efficacy(members, nonmembers, np.full(5, np.nan)) == 100.0
     assert mia_efficacy(np.full(20, np.nan), nonmembers, np.full(5, 0.5)) >= 0.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_evaluate_shares_passes_without_changing_a_number(dtype, monkeypatch):
+    """The MIA members' logits taken from the D_r pass and D_fr's from the D_t pass (CPU) give the
+    row a separate pass per set gives, bit for bit, in every scenario."""
+    from tarf import runner
+
+    ctx = runner.context("smoke", {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}, "dtype": dtype})
+    real_predict = metrics.predict
+    for s in ctx.exp.scenarios:
+        model, _ = runner.original(ctx, s, 0)
+        sets = runner.eval_sets(ctx, s)
+        pos = sets["mia_members_in_r"]
+        assert torch.equal(sets["r"][0][torch.as_tensor(pos)], sets["mia_members"][0])
+        separate = {k: v for k, v in sets.items() if not k.endswith(("_in_r", "_in_t"))}
+        passes = []
+        monkeypatch.setattr(metrics, "predict", lambda *a, _p=passes, _r=real_predict, **k: _p.append(1) or _r(*a, **k))
+        shared_row, n_shared = metrics.evaluate(model, sets), len(passes)
+        separate_row = metrics.evaluate(model, separate)
+        monkeypatch.undo()
+        assert shared_row == separate_row, s
+        assert len(passes) - n_shared == n_shared + 1 + ("fr" in sets), s  # the passes it saved
+
+
+def test_positions_of_a_set_that_is_not_a_subset_are_none():
+    from tarf.runner import _positions
+
+    assert list(_positions(np.array([1, 4, 7, 9]), np.array([4, 9]))) == [1, 3]
+    assert _positions(np.array([1, 4, 7]), np.array([4, 8])) is None
+    assert _positions(np.array([1, 4, 7]), np.array([9])) is None
