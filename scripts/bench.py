@@ -21,6 +21,7 @@ Existing entries of bench/results.json that a run does not measure are kept.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -177,7 +178,6 @@ def pipeline(profile: str):
 
 def recorded_run(folder: str, timings: str) -> dict:
     """A finished `make -j2 reproduce` (EXECUTED=folder KEYS=metadata.widgets, TARF_TIMINGS=timings)."""
-    import datetime
     spans = []
     for f in sorted(os.listdir(folder)):
         if f.endswith(".ipynb") and not f.endswith(".tmp.ipynb"):

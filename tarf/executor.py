@@ -151,10 +151,8 @@ def resources(exp: params.Experiment) -> dict:
 
 
 def _model_id(ctx: runner.Context, role: str, scenario: str, seed: int) -> str:
-    """A checkpoint's store key (train._checkpoint_params): one task per checkpoint."""
-    sc = ctx.split[scenario]
-    idx, test = (ctx.split.train, ctx.split.test) if role == "original" else (sc.r, sc.test_prime)
-    return store.key(train._checkpoint_params(ctx.exp, role, sc.label_space, idx, test, seed))
+    """A checkpoint's store key: one task per checkpoint."""
+    return train.checkpoint_key(ctx.exp, ctx.split, role, ctx.split[scenario].label_space, seed, scenario)
 
 
 def _row_id(ctx, scenario, method, seed, orig, ret) -> str:

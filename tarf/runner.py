@@ -244,8 +244,11 @@ def _train_side_by_side(ctx: Context, jobs: list[tuple]) -> None:
     Each trains as it would here (same seed, same thread count), and store.claim keeps two from
     training one model; base_models then loads them all."""
     w = ctx.exp.base_workers
-    jobs = [j for j in jobs if not train.stored(ctx.exp, ctx.split, j[1], j[2], j[0], j[3])]
-    if w <= 1 or ctx.exp.device != "cpu" or ctx.source is None or len(jobs) < 2:
+    if w <= 1 or ctx.exp.device != "cpu" or ctx.source is None:
+        return
+    jobs = [(seed, role, ls, sc) for seed, role, ls, sc in jobs
+            if not store.exists("models", train.checkpoint_key(ctx.exp, ctx.split, role, ls, seed, sc), "pt")]
+    if len(jobs) < 2:
         return
     import concurrent.futures
     import multiprocessing

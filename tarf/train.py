@@ -107,10 +107,11 @@ def _checkpoint_params(exp, role, label_space, idx, test_idx, seed) -> dict:
             **_recipe_params(exp), "v": 1}
 
 
-def stored(exp: Experiment, split: Split, role: str, label_space: str, seed: int, scenario: str | None = None) -> bool:
-    """Whether the original (role "original") or the scenario's Retrained is in the store already."""
+def checkpoint_key(exp: Experiment, split: Split, role: str, label_space: str, seed: int,
+                   scenario: str | None = None) -> str:
+    """The store key of the original (role "original") or of the scenario's Retrained."""
     idx, test_idx = (split.train, split.test) if role == "original" else (split[scenario].r, split[scenario].test_prime)
-    return store.exists("models", store.key(_checkpoint_params(exp, role, label_space, idx, test_idx, seed)), "pt")
+    return store.key(_checkpoint_params(exp, role, label_space, idx, test_idx, seed))
 
 
 def _train_cached(exp, ds, split: Split, role: str, label_space: str, idx: np.ndarray, test_idx: np.ndarray,
