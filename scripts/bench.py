@@ -14,7 +14,10 @@
    its TARF_TIMINGS folder; the wall time is the first notebook's start to the last one's end;
 5. one process with 2 threads against two processes with 1 thread each (training img/s);
 6. the training loop's arithmetic efficiency: model FLOP/s while training (3 × forward FLOPs per
-   image × img/s) over the FLOP/s of a dense fp32 matmul measured in the same run.
+   image × img/s) over the FLOP/s of a dense fp32 matmul measured in the same run;
+7. bf16 autocast on the CPU (`--bf16` runs only this): the bare loop's img/s in fp32 and under
+   torch.autocast(bfloat16), alternated, whether two bf16 runs from one seed give the same weights,
+   and the CPU's vector capability (AMX / AVX-512 BF16 are the native bf16 units).
 Existing entries of bench/results.json that a run does not measure are kept.
 """
 
@@ -126,6 +129,34 @@ def parallelism(n: int = 4000) -> dict:
             "two_processes_2_threads_img_s": over}
 
 
+def bf16_cpu(ctx, rounds: int = 3, n: int = 4096) -> dict:
+    """fp32 against bf16 autocast for the bare training loop, at the profile's threads and batch."""
+    x, y, recipe = _sample(ctx, n)
+
+    def run(bf16: bool, seed: int):
+        seed_everything(seed, ctx.exp.num_threads)
+        m = _model(ctx)
+        t = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            bare_epoch(m, x, y, recipe.batch_size, torch.Generator().manual_seed(seed))
+        return n / (time.perf_counter() - t), torch.cat([p.detach().flatten() for p in m.parameters()])
+
+    fp32, bf16, weights = [], [], []
+    for _ in range(rounds):  # alternated, like throughput()
+        fp32.append(run(False, 0)[0])
+        rate, w = run(True, 0)
+        bf16.append(rate)
+        weights.append(w)
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    try:  # torch's capability stops at AVX512; the bf16 units are CPU flags (Linux)
+        flags = set(open("/proc/cpuinfo").read().split()) & {"amx_bf16", "avx512_bf16"}
+    except OSError:
+        flags = set()
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_flags": sorted(flags), "images": n,
+            "fp32_img_s": med(fp32), "bf16_img_s": med(bf16), "speedup": med(bf16) / med(fp32),
+            "bf16_repeatable": all(torch.equal(weights[0], w) for w in weights[1:])}
+
+
 def cost_ratios(ctx):
     df = runner.run_all(ctx)
     return {f"{r.scenario}/{r.method}": r.cost_vs_retrained for r in df.itertuples()}
@@ -189,6 +220,12 @@ def recorded_run(folder: str, timings: str) -> dict:
     return {"wall_s": wall, "notebooks": notebook_times(folder, timings)}
 
 
+def _print_bf16(b: dict) -> dict:
+    print(f"bf16 autocast ({b['cpu_capability']}, {' '.join(b['bf16_flags']) or 'no bf16 units'}): fp32 {b['fp32_img_s']:.0f} img/s, bf16 {b['bf16_img_s']:.0f} img/s, "
+          f"speedup {b['speedup']:.2f}, repeatable {b['bf16_repeatable']}")
+    return b
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer rounds, smaller throughput sample")
@@ -197,6 +234,7 @@ def main():
     ap.add_argument("--record-run", nargs=2, metavar=("EXECUTED", "TIMINGS"),
                     help="record a finished in-place reproduction (executed/<profile> folder with papermill "
                          "durations, TARF_TIMINGS folder) as make_reproduce, and the TIME ratios of its rows")
+    ap.add_argument("--bf16", action="store_true", help="only the bf16-autocast probe (item 7)")
     ap.add_argument("--one-epoch", nargs=2, type=int, metavar=("THREADS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_epoch:  # a child of parallelism(): print its img/s and nothing else
@@ -209,6 +247,10 @@ def main():
         print(f"make reproduce (recorded): {r['make_reproduce']['wall_s'] / 60:.1f} min")
         for nb, v in r["make_reproduce"]["notebooks"].items():
             print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+        store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
+        return
+    if args.bf16:
+        r = {"bf16_cpu": _print_bf16(bf16_cpu(runner.context("default")))}
         store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
         return
     args.pipelines = ["smoke", "default"] if args.pipelines == [] else args.pipelines or []
@@ -227,6 +269,7 @@ def main():
     print(f"2 cores: one process x 2 threads {p['one_process_2_threads_img_s']:.0f} img/s, two processes x 1 thread "
           f"{p['two_processes_1_thread_img_s']:.0f} img/s together (ratio {p['ratio']:.2f}); two processes x 2 "
           f"threads {p['two_processes_2_threads_img_s']:.0f} img/s together")
+    res["bf16_cpu"] = _print_bf16(bf16_cpu(ctx, 2 if args.quick else 3, 2048 if args.quick else 4096))
     res["eval_s_per_run"] = eval_cost(ctx)
     print(f"evaluation (UA, RA, TA, MIA) per run: {res['eval_s_per_run']:.2f} s")
     res["cost_vs_retrained"] = cost_ratios(ctx)
