@@ -58,6 +58,11 @@ def bare_epoch(model, x, y, bs, gen):
         opt.step()
 
 
+def med(v):
+    """The upper median: a measured value, not an average of two."""
+    return sorted(v)[len(v) // 2]
+
+
 def _sample(ctx, n: int):
     """The first n training images, and a one-epoch constant-lr recipe at the profile's batch size."""
     x, y = ctx.ds.x_train[ctx.split.train[:n]], ctx.ds.y_train[ctx.split.train[:n]]
@@ -81,7 +86,6 @@ def throughput(ctx, rounds: int, n: int):
         t = time.perf_counter()
         bare_epoch(m, x, y, recipe.batch_size, torch.Generator().manual_seed(r))
         bare.append(n / (time.perf_counter() - t))
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     with FlopCounterMode(display=False) as counter:
         m(to_input(x[:recipe.batch_size]))
     flops_per_img = 3 * counter.get_total_flops() / recipe.batch_size  # forward + backward ≈ 3 × forward
@@ -133,7 +137,7 @@ def bf16_cpu(ctx, rounds: int = 3, n: int = 4096) -> dict:
     """fp32 against bf16 autocast for the bare training loop, at the profile's threads and batch."""
     x, y, recipe = _sample(ctx, n)
 
-    def run(bf16: bool, seed: int):
+    def run(bf16: bool, seed: int = 0):
         seed_everything(seed, ctx.exp.num_threads)
         m = _model(ctx)
         t = time.perf_counter()
@@ -143,11 +147,10 @@ def bf16_cpu(ctx, rounds: int = 3, n: int = 4096) -> dict:
 
     fp32, bf16, weights = [], [], []
     for _ in range(rounds):  # alternated, like throughput()
-        fp32.append(run(False, 0)[0])
-        rate, w = run(True, 0)
+        fp32.append(run(False)[0])
+        rate, w = run(True)
         bf16.append(rate)
         weights.append(w)
-    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     try:  # torch's capability stops at AVX512; the bf16 units are CPU flags (Linux)
         flags = set(open("/proc/cpuinfo").read().split()) & {"amx_bf16", "avx512_bf16"}
     except OSError:
