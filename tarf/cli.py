@@ -20,7 +20,7 @@ import sys
 import yaml
 
 from . import data as data_mod
-from . import executor, params, scenarios, store
+from . import executor, kernels, params, scenarios, store
 
 EXIT_BAD_INPUT = 2
 
@@ -89,6 +89,7 @@ def prepare(profile: str, overrides: dict | None = None):
     Returns ``(exp, ds, split)`` with the split drawn in memory (``scenarios.build``); the persisted
     split (``scenarios.load``) is drawn from the same seed, so it is the same arrays."""
     exp = params.load(profile, overrides)
+    kernels.apply(exp.kernels)  # before the data's first tensor arithmetic (tarf/kernels.py)
     ds = data_mod.load(exp.dataset, exp.data_root, exp.download)
     split = scenarios.build(ds, exp)
     return exp, ds, split
@@ -199,6 +200,6 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return args.func(args)
     except (CLIError, params.ParamsError, data_mod.DataMissingError, data_mod.DataCorruptError,
-            store.CorruptArtifact, executor.ExecutorError) as e:
+            store.CorruptArtifact, executor.ExecutorError, kernels.KernelsError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -22,6 +22,7 @@ from .paths import ROOT
 SCENARIOS = ("all_matched", "target_mismatch", "model_mismatch", "data_mismatch")
 FINE_SCENARIOS = ("all_matched", "target_mismatch")  # the model speaks fine labels; others coarse
 DTYPES = ("float32", "float64")
+KERNELS = ("native", "portable")  # tarf/kernels.py
 
 
 class ParamsError(ValueError):
@@ -82,6 +83,9 @@ class Experiment:
     # vs AVX-512, oneDNN vs ATen, 1 vs 2 threads) stays ~1e-16 instead of growing into points of
     # accuracy over a few epochs of SGD; the smoke profile uses it for its nbval references.
     dtype: str = "float32"
+    # native: the machine's fastest CPU kernels (numbers agree across machines up to kernel noise);
+    # portable: one fixed set, the same float32 numbers on any x86-64 CPU with AVX2, ~3x slower (tarf/kernels.py)
+    kernels: str = "native"
     compile: bool = False  # torch.compile the model for base training (CUDA; slower on CPU)
     methods: dict[str, dict] = field(default_factory=dict)  # per-method hyper-parameters over DEFAULTS
     data_root: str | None = None  # None: $TARF_DATA, else <repo>/data
@@ -189,6 +193,8 @@ def validate(raw: dict) -> Experiment:
         raise ParamsError(f"train.schedule: unknown {exp.train.schedule!r}; valid: multistep, onecycle, constant")
     if exp.dtype not in DTYPES:
         raise ParamsError(f"dtype: unknown {exp.dtype!r}; valid: {', '.join(DTYPES)}")
+    if exp.kernels not in KERNELS:
+        raise ParamsError(f"kernels: unknown {exp.kernels!r}; valid: {', '.join(KERNELS)}")
     if exp.device not in ("cpu", "cuda") and not exp.device.startswith("cuda:"):
         raise ParamsError(f"device: unknown {exp.device!r}; valid: cpu, cuda, cuda:N")
     if not exp.seeds:
@@ -270,8 +276,9 @@ def load(profile: str, overrides: dict | None = None) -> Experiment:
 
 
 def precision_key(exp: Experiment) -> dict:
-    """The numerics part of every cache key: empty for float32, so older keys stay valid."""
-    return {"dtype": exp.dtype} if exp.dtype != "float32" else {}
+    """The numerics part of every cache key: empty for float32 on native kernels, so older keys stay valid."""
+    return {**({"dtype": exp.dtype} if exp.dtype != "float32" else {}),
+            **({"kernels": exp.kernels} if exp.kernels != "native" else {})}
 
 
 def as_dict(exp: Experiment) -> dict:

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from . import data as data_mod
-from . import metrics, params, scenarios, store, train, unlearn
+from . import kernels, metrics, params, scenarios, store, train, unlearn
 from .progress import progress
 from .unlearn.common import UnlearnData
 
@@ -51,6 +51,7 @@ class Context:
 def context(profile: str = "smoke", overrides: dict | None = None) -> Context:
     """Validated params, the data set in memory and the persisted split, ready for every step."""
     exp = params.load(profile, overrides)
+    kernels.apply(exp.kernels)  # before any arithmetic: ATen and MKL fix their code path at first use
     torch.set_num_threads(exp.num_threads)
     # Process-wide, as the thread count: every model built and every batch made from here on
     # (to_input) uses the profile's precision.

@@ -21,6 +21,7 @@ def write_yaml(path, obj) -> str:
 
 # (id, overrides on the smoke profile, words the message must contain — key, value, valid choices)
 BAD_OVERRIDES = [
+    ("unknown-kernels", {"kernels": "fast"}, ["kernels: unknown 'fast'", "valid: native, portable"]),
     ("unknown-top-level-key", {"epochs": 3},
      ["unknown key epochs", "valid keys:", "dataset", "train", "seeds"]),
     ("unknown-nested-key", {"model": {"depth": 18}},
@@ -166,3 +167,11 @@ def test_concept_may_be_a_superclass_name_or_a_list():
     exp = params.load("smoke")
     assert exp.requests["target_mismatch"].concept == "footwear"
     assert exp.requests["all_matched"].concept == ["Sneaker"]
+
+
+def test_portable_kernels_get_their_own_cache_keys():
+    """Native float32 keys are as before (no stored model is orphaned); portable ones differ."""
+    native = params.load("default", {})
+    portable = params.load("default", {"kernels": "portable"})
+    assert params.precision_key(native) == {}
+    assert params.precision_key(portable) == {"kernels": "portable"}

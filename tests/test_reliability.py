@@ -5,6 +5,7 @@ conftest's SMOKE) with their own stores.
 """
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import torch
 
 from tarf.paths import ROOT
 
@@ -129,3 +132,41 @@ def test_flipped_byte_in_checkpoint_is_detected_and_recomputed(tmp_path):
     assert "checksum mismatch" in r.stdout + r.stderr and ckpt.name in r.stdout + r.stderr
     second = pd.read_csv(tmp_path / "2.csv").drop(columns=TIMES)
     assert second.to_csv(index=False) == first.to_csv(index=False)
+
+
+# Another x86-64 machine as seen by each library: oneDNN and MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS
+# caps what MKL may use; MKL_CBWR would fix its branch, which is what kernels: portable itself does).
+AVX2_MACHINE = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+FLOAT32 = ["--set", "dtype=float32"]
+KJOB = ["--scenario", "data_mismatch", "--method", "retrained", "--method", "ga"]
+
+
+def _kernels_run(tmp_path, name, kernels, **env):
+    """The job's rows and the weights of every model it trained (bytes, by store key)."""
+    job = FLOAT32 + ["--set", f"kernels={kernels}"] + KJOB
+    rows = _table(tmp_path / name, tmp_path / f"{name}.csv", job, **env).drop(columns=TIMES)
+    weights = {}
+    for f in sorted((tmp_path / name / "models").glob("*.pt")):
+        sd = torch.load(f, map_location="cpu", weights_only=True)["data"]["state_dict"]
+        weights[f.stem] = b"".join(v.numpy().tobytes() for v in sd.values())
+    return rows.to_csv(index=False), weights
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="kernels: portable is x86-64 only")
+def test_portable_kernels_same_float32_weights_on_an_avx2_machine(tmp_path):
+    """kernels: portable trains bit-identical float32 weights whether or not the CPU's AVX-512 is
+    hidden; native kernels, on a CPU that has AVX-512, do not (so the capped run is another machine)."""
+    rows_a, a = _kernels_run(tmp_path, "a", "portable")
+    rows_b, b = _kernels_run(tmp_path, "b", "portable", **AVX2_MACHINE)
+    assert len(a) == 2  # the coarse original and the data-mismatch Retrained
+    assert a == b and rows_a == rows_b
+    if _native_capability() == "AVX512":
+        _, c = _kernels_run(tmp_path, "c", "native")
+        _, d = _kernels_run(tmp_path, "d", "native", **AVX2_MACHINE)
+        assert c.keys() == d.keys() and c != d
+
+
+def _native_capability() -> str:
+    code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}).stdout.strip()
