@@ -18,6 +18,8 @@
 7. bf16 autocast on the CPU (`--bf16` runs only this): the bare loop's img/s in fp32 and under
    torch.autocast(bfloat16), alternated, whether two bf16 runs from one seed give the same weights,
    and the CPU's vector capability (AMX / AVX-512 BF16 are the native bf16 units).
+8. CPU kernels (`--kernels` runs only this): one epoch of tarf's loop, one thread, in a child process
+   per round, with `kernels: native` and `kernels: portable` alternated (tarf/kernels.py).
 Existing entries of bench/results.json that a run does not measure are kept.
 """
 
@@ -133,6 +135,28 @@ def parallelism(n: int = 4000) -> dict:
             "two_processes_2_threads_img_s": over}
 
 
+def kernels_cost(rounds: int = 3, n: int = 2048) -> dict:
+    """img/s of one training epoch with native and with portable kernels, each in a fresh process
+    (ATen and MKL fix their code path once per process), one thread, alternated."""
+    def child(kernels):
+        out = subprocess.run([sys.executable, __file__, "--one-epoch", "1", str(n)], cwd=ROOT, check=True,
+                             capture_output=True, text=True,
+                             env=dict(os.environ, TARF_PROGRESS="0", TARF_NUM_THREADS="1", TARF_BENCH_KERNELS=kernels))
+        return float(out.stdout)
+    rates = {"native": [], "portable": []}
+    for _ in range(rounds):
+        for k in rates:
+            rates[k].append(child(k))
+    return {"images": n, "native_img_s": med(rates["native"]), "portable_img_s": med(rates["portable"]),
+            "slowdown": med(rates["native"]) / med(rates["portable"])}
+
+
+def _print_kernels(k: dict) -> dict:
+    print(f"CPU kernels, one thread: native {k['native_img_s']:.0f} img/s, portable {k['portable_img_s']:.0f} img/s "
+          f"(portable {k['slowdown']:.2f}x slower)")
+    return k
+
+
 def bf16_cpu(ctx, rounds: int = 3, n: int = 4096) -> dict:
     """fp32 against bf16 autocast for the bare training loop, at the profile's threads and batch."""
     x, y, recipe = _sample(ctx, n)
@@ -238,10 +262,12 @@ def main():
                     help="record a finished in-place reproduction (executed/<profile> folder with papermill "
                          "durations, TARF_TIMINGS folder) as make_reproduce, and the TIME ratios of its rows")
     ap.add_argument("--bf16", action="store_true", help="only the bf16-autocast probe (item 7)")
+    ap.add_argument("--kernels", action="store_true", help="only the native-vs-portable kernels probe (item 8)")
     ap.add_argument("--one-epoch", nargs=2, type=int, metavar=("THREADS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_epoch:  # a child of parallelism(): print its img/s and nothing else
-        print(one_epoch(runner.context("default"), *args.one_epoch))
+        kernels = {"kernels": os.environ["TARF_BENCH_KERNELS"]} if "TARF_BENCH_KERNELS" in os.environ else {}
+        print(one_epoch(runner.context("default", kernels), *args.one_epoch))
         return
     path = ROOT / "bench" / "results.json"
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -250,6 +276,10 @@ def main():
         print(f"make reproduce (recorded): {r['make_reproduce']['wall_s'] / 60:.1f} min")
         for nb, v in r["make_reproduce"]["notebooks"].items():
             print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+        store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
+        return
+    if args.kernels:
+        r = {"kernels_cpu": _print_kernels(kernels_cost())}
         store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
         return
     if args.bf16:
@@ -273,6 +303,7 @@ def main():
           f"{p['two_processes_1_thread_img_s']:.0f} img/s together (ratio {p['ratio']:.2f}); two processes x 2 "
           f"threads {p['two_processes_2_threads_img_s']:.0f} img/s together")
     res["bf16_cpu"] = _print_bf16(bf16_cpu(ctx, 2 if args.quick else 3, 2048 if args.quick else 4096))
+    res["kernels_cpu"] = _print_kernels(kernels_cost(2 if args.quick else 3))
     res["eval_s_per_run"] = eval_cost(ctx)
     print(f"evaluation (UA, RA, TA, MIA) per run: {res['eval_s_per_run']:.2f} s")
     res["cost_vs_retrained"] = cost_ratios(ctx)
