@@ -20,6 +20,8 @@
    and the CPU's vector capability (AMX / AVX-512 BF16 are the native bf16 units).
 8. CPU kernels (`--kernels` runs only this): one epoch of tarf's loop, one thread, in a child process
    per round, with `kernels: native` and `kernels: portable` alternated (tarf/kernels.py).
+9. evaluation batch size on the CPU (`--eval-batch` runs only this): one run's evaluation at the old
+   default (1,024) and the current one (256), alternated in one process, and whether the rows match.
 Existing entries of bench/results.json that a run does not measure are kept.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -198,6 +201,29 @@ def eval_cost(ctx, scenario="target_mismatch", reps=3):
     return (time.perf_counter() - t) / reps
 
 
+def eval_batch(ctx, scenario="target_mismatch", reps=5) -> dict:
+    model, _ = runner.original(ctx, scenario, ctx.exp.seeds[0])
+    sets = runner.eval_sets(ctx, scenario)
+    real, seconds, rows = metrics.predict, {1024: [], 256: []}, {}
+    try:
+        for _ in range(reps):
+            for bs in seconds:
+                metrics.predict = functools.partial(real, batch_size=bs)
+                t = time.perf_counter()
+                rows[bs] = metrics.evaluate(model, sets, ctx.exp.device)
+                seconds[bs].append(time.perf_counter() - t)
+    finally:
+        metrics.predict = real
+    return {"s_per_run_batch_1024": med(seconds[1024]), "s_per_run_batch_256": med(seconds[256]),
+            "same_rows": rows[1024] == rows[256], "reps": reps}
+
+
+def _print_eval_batch(e: dict) -> dict:
+    print(f"evaluation per run: batch 1024 {e['s_per_run_batch_1024']:.2f} s, batch 256 {e['s_per_run_batch_256']:.2f} s "
+          f"(median of {e['reps']}), same rows {e['same_rows']}")
+    return e
+
+
 def notebook_times(folder: str, timings: str) -> dict:
     """Per executed notebook: wall time, kernel start-up (wall minus its cells) and stage seconds."""
     stages = timing.collect(timings)
@@ -262,6 +288,7 @@ def main():
                     help="record a finished in-place reproduction (executed/<profile> folder with papermill "
                          "durations, TARF_TIMINGS folder) as make_reproduce, and the TIME ratios of its rows")
     ap.add_argument("--bf16", action="store_true", help="only the bf16-autocast probe (item 7)")
+    ap.add_argument("--eval-batch", action="store_true", help="only the evaluation batch-size probe (item 9)")
     ap.add_argument("--kernels", action="store_true", help="only the native-vs-portable kernels probe (item 8)")
     ap.add_argument("--one-epoch", nargs=2, type=int, metavar=("THREADS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -276,6 +303,10 @@ def main():
         print(f"make reproduce (recorded): {r['make_reproduce']['wall_s'] / 60:.1f} min")
         for nb, v in r["make_reproduce"]["notebooks"].items():
             print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+        store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
+        return
+    if args.eval_batch:
+        r = {"eval_batch_cpu": _print_eval_batch(eval_batch(runner.context("default")))}
         store.atomic_write_bytes(path, json.dumps({**old, **r}, indent=1).encode())
         return
     if args.kernels:
@@ -304,6 +335,7 @@ def main():
           f"threads {p['two_processes_2_threads_img_s']:.0f} img/s together")
     res["bf16_cpu"] = _print_bf16(bf16_cpu(ctx, 2 if args.quick else 3, 2048 if args.quick else 4096))
     res["kernels_cpu"] = _print_kernels(kernels_cost(2 if args.quick else 3))
+    res["eval_batch_cpu"] = _print_eval_batch(eval_batch(ctx))
     res["eval_s_per_run"] = eval_cost(ctx)
     print(f"evaluation (UA, RA, TA, MIA) per run: {res['eval_s_per_run']:.2f} s")
     res["cost_vs_retrained"] = cost_ratios(ctx)

@@ -156,3 +156,18 @@ def test_positions_of_a_set_that_is_not_a_subset_are_none():
     assert list(_positions(np.array([1, 4, 7, 9]), np.array([4, 9]))) == [1, 3]
     assert _positions(np.array([1, 4, 7]), np.array([4, 8])) is None
     assert _positions(np.array([1, 4, 7]), np.array([9])) is None
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cpu_evaluation_batch_does_not_change_a_number(dtype):
+    """predict's CPU batch of 256 (faster than 1,024) gives the old batch's logits bit for bit, on
+    every smoke scenario's original, and so the same rows: stored results stay valid."""
+    from tarf import runner
+    from tarf.batches import predict
+
+    ctx = runner.context("smoke", {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}, "dtype": dtype})
+    for s in ctx.exp.scenarios:
+        model, _ = runner.original(ctx, s, 0)
+        x = ctx.ds.x_train[:2500]
+        assert len(x) == 2500  # several batches at either size, and a ragged last one
+        assert torch.equal(predict(model, x), predict(model, x, batch_size=1024)), s
