@@ -43,12 +43,16 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool =
 
 
 @torch.no_grad()
+def eval_batch_size(device: str) -> int:
+    """Eval-mode batch: 256 on the CPU, 1,024 on a GPU. On the CPU 256 runs 10-25% faster than 1,024
+    (bench/NOTES.md) and gives the same logits bit for bit (a sample's logits do not depend on its
+    batch there; tests/test_metrics.py), so rows stored at 1,024 stay valid."""
+    return 256 if str(device).startswith("cpu") else 1024
+
+
 def predict(model: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: int | None = None):
-    """Logits of a uint8 tensor in eval mode, batched: 256 on the CPU, 1,024 on a GPU by default.
-    On the CPU a batch of 256 runs 10-25% faster than 1,024 (its activations stay in cache) and gives
-    the same logits bit for bit (a sample's logits do not depend on its batch there; tests/test_metrics.py)."""
-    if batch_size is None:
-        batch_size = 256 if str(device).startswith("cpu") else 1024
+    """Logits of a uint8 tensor in eval mode, batched (eval_batch_size by default)."""
+    batch_size = batch_size or eval_batch_size(device)
     was_training = model.training
     model.eval()
     out = [model(to_input(x[i : i + batch_size], device)).float().cpu() for i in range(0, len(x), batch_size)]

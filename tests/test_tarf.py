@@ -537,3 +537,17 @@ def test_runner_fills_the_oracle_mask_only_when_asked(smoke_exp, smoke_ds, smoke
     m = runner.unlearn_data(ctx, "target_mismatch", oracle=True).oracle_fr
     assert m.dtype == torch.bool and len(m) == len(sc.un) and int(m.sum()) == len(sc.fr)
     assert np.array_equal(sc.un[m.numpy()], sc.fr)
+
+
+@pytest.mark.parametrize("score", ["abs_loss_change", "proximity"])
+def test_identification_pass_batch_does_not_change_the_result(problem, monkeypatch, score):
+    """θo's eval passes (logits, per-group mean features) batched at 5 give the weights and the
+    identification of the default batch (one batch here): on the CPU the batch is a speed choice."""
+    hp = {"group_score": score}
+    model_a, log_a, *_ = _run(problem, hp, given=(3, 5), seed=1, batch_size=2)
+    real = T._pass
+    monkeypatch.setattr(T, "_pass", lambda *a, **k: real(*a, **{**k, "batch_size": 5}))
+    model_b, log_b, *_ = _run(problem, hp, given=(3, 5), seed=1, batch_size=2)
+    assert _same(model_a, model_b)
+    assert _ident(log_a)["identified_idx"] == _ident(log_b)["identified_idx"]
+    assert _ident(log_a)["group_acc_drop"] == _ident(log_b)["group_acc_drop"]

@@ -23,6 +23,7 @@ import torch.nn as nn
 from ..batches import augment_batch as augment_batch
 from ..batches import batches as batches
 from ..batches import epoch_fractions as epoch_fractions
+from ..batches import eval_batch_size as eval_batch_size
 from ..batches import predict as predict
 from ..batches import to_input as to_input
 

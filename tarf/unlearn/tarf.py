@@ -214,10 +214,12 @@ def _validate(hp: dict, data) -> int:
 
 
 @torch.no_grad()
-def _pass(model, x, device, groups=None, batch_size=1024):
-    """Eval-mode logits of uint8 images, batched as common.predict (the same batches and ops), and,
+def _pass(model, x, device, groups=None, batch_size=None):
+    """Eval-mode logits of uint8 images, batched as common.predict (the same batches and ops; at 256
+    on the CPU the weights TARF ends with are bit for bit those of 1,024, ~9% faster), and,
     with `groups` (one label per image), each group's mean penultimate feature (label → float64
     vector): features and logits come from one pass, as forward = fc(features(x))."""
+    batch_size = batch_size or common.eval_batch_size(device)
     was_training = model.training
     model.eval()
     logits, sums, counts = [], None, None
