@@ -42,7 +42,6 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool =
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-@torch.no_grad()
 def eval_batch_size(device: str) -> int:
     """Eval-mode batch: 256 on the CPU, 1,024 on a GPU. On the CPU 256 runs 10-25% faster than 1,024
     (bench/NOTES.md) and gives the same logits bit for bit (a sample's logits do not depend on its
@@ -50,6 +49,7 @@ def eval_batch_size(device: str) -> int:
     return 256 if str(device).startswith("cpu") else 1024
 
 
+@torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, device: str = "cpu", batch_size: int | None = None):
     """Logits of a uint8 tensor in eval mode, batched (eval_batch_size by default)."""
     batch_size = batch_size or eval_batch_size(device)

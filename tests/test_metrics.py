@@ -171,3 +171,15 @@ def test_cpu_evaluation_batch_does_not_change_a_number(dtype):
         x = ctx.ds.x_train[:2500]
         assert len(x) == 2500  # several batches at either size, and a ragged last one
         assert torch.equal(predict(model, x), predict(model, x, batch_size=1024)), s
+
+
+def test_predict_records_no_graph():
+    """predict runs without autograd: its logits hold no graph (metrics call .numpy() on them)."""
+    from tarf.batches import predict
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, C))
+    model.train()
+    out = predict(model, images([i % 256 for i in range(300)]))
+    assert out.shape == (300, C)
+    assert not out.requires_grad and out.grad_fn is None
+    assert model.training  # eval mode only for the pass
