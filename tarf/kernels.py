@@ -18,11 +18,13 @@ their variables once, at their first use, so they are set before any tensor arit
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import torch
 
-MODES = ("native", "portable")
+from .params import KERNELS as MODES
+
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "COMPATIBLE"}
 
 
@@ -70,5 +72,4 @@ def _cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
     return platform.processor() or platform.machine()
