@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from tarf import metrics, models, runner, store, timing
+from tarf import kernels as tarf_kernels, metrics, models, runner, store, timing
 from tarf.params import Train
 from tarf.paths import ROOT
 from tarf.train import fit, seed_everything
@@ -267,7 +267,7 @@ def _history(old: dict, run: dict, how: str) -> list:
     """Every whole default reproduction measured so far, newest last (the issue asks for two)."""
     return old.get("make_reproduce_runs", []) + [{
         "date": datetime.date.today().isoformat(), "commit": _commit(), "how": how,
-        "wall_s": run["wall_s"], "machine": platform.processor() or platform.machine()}]
+        "wall_s": run["wall_s"], "machine": tarf_kernels.describe()}]
 
 
 def recorded_run(folder: str, timings: str) -> dict:
