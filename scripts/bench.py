@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from tarf import kernels as tarf_kernels, metrics, models, runner, store, timing
+from tarf import kernels as tarf_kernels
+from tarf import metrics, models, runner, store, timing
 from tarf.params import Train
 from tarf.paths import ROOT
 from tarf.train import fit, seed_everything
