@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import nbformat
 import torch
@@ -251,12 +252,8 @@ def pipeline(profile: str):
         r = {"wall_s": wall, "peak_rss_mb": max(peak, before) / 1024,
              "notebooks": notebook_times(os.path.join(out, profile), times)}
         if profile == "default":  # the TIME ratios of the rows this run made, read before its store goes
-            saved = os.environ.get("TARF_STORE")
-            os.environ["TARF_STORE"] = d
-            try:
+            with mock.patch.dict(os.environ, TARF_STORE=d):
                 r["cost_vs_retrained"] = cost_ratios(runner.context("default"))
-            finally:
-                os.environ.pop("TARF_STORE") if saved is None else os.environ.update(TARF_STORE=saved)
     return r
 
 
