@@ -8,7 +8,8 @@
 4. with --pipelines: wall time and peak memory of `make smoke` and `make reproduce` (default profile)
    from an empty store (a temporary TARF_STORE), as child processes, with the wall time of each
    notebook (papermill's record), its kernel start-up, and its stages (tarf/timing.py: training,
-   unlearning, evaluation, embedding, figure export; "other" is the rest of its cells);
+   unlearning, evaluation, embedding, figure export; "other" is the rest of its cells; a notebook
+   whose stages ran in several processes, 02's base workers, has process-seconds and no "other");
    --record-run EXECUTED TIMINGS records the same for a reproduction already run in place (the one
    whose notebooks were committed), from its executed folder (papermill durations kept, KEYS=) and
    its TARF_TIMINGS folder; the wall time is the first notebook's start to the last one's end;
@@ -219,7 +220,7 @@ def _print_eval_batch(e: dict) -> dict:
 
 def notebook_times(folder: str, timings: str) -> dict:
     """Per executed notebook: wall time, kernel start-up (wall minus its cells) and stage seconds."""
-    stages = timing.collect(timings)
+    stages, procs = timing.collect(timings), timing.processes(timings)
     out = {}
     for f in sorted(os.listdir(folder)):
         if not f.endswith(".ipynb") or f.endswith(".tmp.ipynb"):
@@ -229,8 +230,11 @@ def notebook_times(folder: str, timings: str) -> dict:
         cells = sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells)
         name = f[:-len(".ipynb")]
         st = stages.get(name, {})
-        out[name] = {"wall_s": wall, "kernel_start_s": wall - cells, **{f"{k}_s": v for k, v in st.items()},
-                                    "other_s": cells - sum(st.values())}
+        out[name] = {"wall_s": wall, "kernel_start_s": wall - cells, **{f"{k}_s": v for k, v in st.items()}}
+        if procs.get(name, 1) > 1:  # stages of side-by-side workers: process-seconds, no "other" left
+            out[name]["stage_processes"] = procs[name]
+        else:
+            out[name]["other_s"] = cells - sum(st.values())
     return out
 
 

@@ -64,3 +64,13 @@ def collect(folder: str | Path) -> dict[str, dict[str, float]]:
         for k, v in d["stages"].items():
             nb[k] = nb.get(k, 0.0) + v
     return out
+
+
+def processes(folder: str | Path) -> dict[str, int]:
+    """{notebook: how many processes wrote its stages}: above 1 (notebook 02's side-by-side base
+    workers), collect's seconds are process-seconds and may add up to more than the notebook's wall."""
+    out: dict[str, int] = {}
+    for f in Path(folder).glob("*.json"):
+        nb = json.loads(f.read_text())["notebook"] or "process"
+        out[nb] = out.get(nb, 0) + 1
+    return out

@@ -31,3 +31,11 @@ def test_off_without_the_variable(tmp_path, monkeypatch):
     with timing.stage("training"):
         pass
     assert timing._totals == {}
+
+
+def test_processes_counts_every_writer_of_a_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("TARF_TIMINGS", str(tmp_path))
+    for pid, nb in [(11, "02_base_training"), (12, "02_base_training"), (13, "09_tarf")]:
+        (tmp_path / f"{nb}-{pid}.json").write_text(f'{{"notebook": "{nb}", "stages": {{"training": 2.0}}}}')
+    assert timing.processes(tmp_path) == {"02_base_training": 2, "09_tarf": 1}
+    assert timing.collect(tmp_path)["02_base_training"] == {"training": 4.0}
