@@ -285,6 +285,12 @@ def recorded_run(folder: str, timings: str) -> dict:
     return {"wall_s": wall, "notebooks": notebook_times(folder, timings)}
 
 
+def _print_notebooks(nbs: dict) -> None:
+    for nb, v in nbs.items():
+        procs = f" (stages over {v['stage_processes']} processes)" if "stage_processes" in v else ""
+        print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items() if k.endswith("_s")) + procs)
+
+
 def _print_bf16(b: dict) -> dict:
     print(f"bf16 autocast ({b['cpu_capability']}, {' '.join(b['bf16_flags']) or 'no bf16 units'}): fp32 {b['fp32_img_s']:.0f} img/s, bf16 {b['bf16_img_s']:.0f} img/s, "
           f"speedup {b['speedup']:.2f}, repeatable {b['bf16_repeatable']}")
@@ -314,8 +320,7 @@ def main():
         r = {"make_reproduce": recorded_run(*args.record_run), "cost_vs_retrained": cost_ratios(runner.context("default"))}
         r["make_reproduce_runs"] = _history(old, r["make_reproduce"], "make -j2 reproduce, --record-run")
         print(f"make reproduce (recorded): {r['make_reproduce']['wall_s'] / 60:.1f} min")
-        for nb, v in r["make_reproduce"]["notebooks"].items():
-            print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+        _print_notebooks(r["make_reproduce"]["notebooks"])
         return _write(path, old, r)
     # a probe flag measures only its own entry
     if args.eval_batch:
@@ -355,8 +360,7 @@ def main():
             res["make_reproduce_runs"] = _history(old, r, "make bench")
         print(f"make reproduce PROFILE={prof} from an empty store: {r['wall_s'] / 60:.1f} min, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB")
-        for nb, v in r["notebooks"].items():
-            print(f"  {nb}: " + ", ".join(f"{k[:-2]} {x:.1f} s" for k, x in v.items()))
+        _print_notebooks(r["notebooks"])
     for k, v in res.get("cost_vs_retrained", {}).items():
         print(f"TIME/Retrained {k}: {v:.3f}")
     _write(path, old, res)
