@@ -170,3 +170,26 @@ def _native_capability() -> str:
     code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}).stdout.strip()
+
+
+@pytest.mark.parametrize("method", ["ft", "tarf"])
+def test_no_nan_fill_of_new_tensors_changes_no_number(method, smoke_exp, smoke_ds, smoke_split, monkeypatch):
+    """seed_everything turns off deterministic mode's NaN fill of new tensors (tarf/train.py); a
+    kernel that read memory it had not written would give other weights or rows without the fill."""
+    import torch.utils.deterministic as det
+
+    from tarf import metrics, runner, train, unlearn
+
+    ctx = runner.Context(smoke_exp, smoke_ds, smoke_split)  # float32, as the default profile
+    model, _ = runner.original(ctx, "target_mismatch", 0)
+    sets = runner.eval_sets(ctx, "target_mismatch")
+    out = []
+    for fill in (True, False):
+        train.seed_everything(0, 1)
+        assert det.fill_uninitialized_memory is False
+        monkeypatch.setattr(det, "fill_uninitialized_memory", fill)
+        m, _ = unlearn.run(method, model, runner.unlearn_data(ctx, "target_mismatch"),
+                           runner.hyper_parameters(ctx, method), 0)
+        out.append((torch.cat([t.flatten() for t in m.state_dict().values() if t.is_floating_point()]),
+                    metrics.evaluate(m, sets, "cpu")))
+    assert torch.equal(out[0][0], out[1][0]) and out[0][1] == out[1][1]
