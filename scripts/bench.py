@@ -23,6 +23,10 @@
    per round, with `kernels: native` and `kernels: portable` alternated (tarf/kernels.py).
 9. evaluation batch size on the CPU (`--eval-batch` runs only this): one run's evaluation at the old
    default (1,024) and the current one (256), alternated in one process, and whether the rows match.
+10. unlearning profile (`--profile` runs only this): torch.profiler over one FT and one TARF run
+   (default, target mismatch, seed 0, no evaluation), self CPU time by op group and the top ops.
+11. deterministic mode's NaN fill of new tensors (`--nan-fill` runs only this): one FT and one TARF
+   run and their evaluations with the fill (torch's default) and without (tarf's), alternated.
 Existing entries of bench/results.json that a run does not measure are kept.
 """
 
@@ -51,6 +55,7 @@ from tarf import metrics, models, runner, store, timing
 from tarf.params import Train
 from tarf.paths import ROOT
 from tarf.train import fit, seed_everything
+from tarf.unlearn import run as unlearn_run
 from tarf.unlearn.common import batches, to_input
 
 
@@ -190,6 +195,70 @@ def bf16_cpu(ctx, rounds: int = 3, n: int = 4096) -> dict:
             "bf16_repeatable": all(torch.equal(weights[0], w) for w in weights[1:])}
 
 
+# torch.profiler op names -> the share they are reported under (first match wins)
+OP_GROUPS = (("convolution", ("conv",)), ("batch norm", ("batch_norm",)), ("relu", ("relu", "threshold")),
+             ("optimizer step", ("sgd", "_foreach", "add_", "mul_", "addcmul", "lerp")),
+             ("linear", ("addmm", "linear", "aten::mm")), ("loss", ("cross_entropy", "log_softmax", "nll")))
+
+
+def unlearning_profile(ctx, methods=("ft", "tarf"), scenario="target_mismatch", seed=0) -> dict:
+    """torch.profiler over one unlearning run per method (no evaluation): self CPU time by op group.
+    Its base models come from the store (trained first on an empty one)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, _ = runner.original(ctx, scenario, seed)
+    out = {}
+    for m in methods:
+        data = runner.unlearn_data(ctx, scenario, oracle=runner.needs_oracle(m, runner.hyper_parameters(ctx, m)))
+        seed_everything(seed, ctx.exp.num_threads)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            unlearn_run(m, model, data, runner.hyper_parameters(ctx, m), seed)
+        ops = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+        total = sum(t for _, t in ops)
+        groups = dict.fromkeys([g for g, _ in OP_GROUPS] + ["other"], 0.0)
+        for name, t in ops:
+            g = next((g for g, keys in OP_GROUPS if any(k in name for k in keys)), "other")
+            groups[g] += t / total
+        top = sorted(ops, key=lambda o: -o[1])[:8]
+        out[m] = {"self_cpu_s": total / 1e6, "shares": groups, "top_ops": {k: t / total for k, t in top}}
+        print(f"unlearning profile {m} ({scenario}, seed {seed}): {total / 1e6:.1f} s self CPU; "
+              + ", ".join(f"{g} {v:.0%}" for g, v in groups.items()))
+    return out
+
+
+def nan_fill(ctx, rounds: int = 2, scenario="target_mismatch", seed=0) -> dict:
+    """Deterministic mode's NaN fill of new tensors on (torch's default) and off (tarf's): one FT and
+    one TARF run and their evaluations, alternated in one process, and whether weights and rows match."""
+    import torch.utils.deterministic as det
+
+    model, _ = runner.original(ctx, scenario, seed)
+    sets = runner.eval_sets(ctx, scenario)
+    got = {}
+    for _ in range(rounds):
+        for fill in (True, False):
+            for m in ("ft", "tarf"):
+                seed_everything(seed, ctx.exp.num_threads)
+                det.fill_uninitialized_memory = fill
+                t = time.perf_counter()
+                um, _ = unlearn_run(m, model, runner.unlearn_data(ctx, scenario), runner.hyper_parameters(ctx, m), seed)
+                tu = time.perf_counter() - t
+                t = time.perf_counter()
+                row = metrics.evaluate(um, sets, ctx.exp.device)
+                w = torch.cat([v.flatten() for v in um.state_dict().values() if v.is_floating_point()])
+                got.setdefault((m, fill), []).append((tu, time.perf_counter() - t, w, row))
+    seed_everything(seed, ctx.exp.num_threads)  # back to tarf's setting
+    out = {}
+    for m in ("ft", "tarf"):
+        on, off = got[(m, True)], got[(m, False)]
+        out[m] = {"unlearn_s_fill": med([x[0] for x in on]), "unlearn_s_no_fill": med([x[0] for x in off]),
+                  "eval_s_fill": med([x[1] for x in on]), "eval_s_no_fill": med([x[1] for x in off]),
+                  "identical": all(torch.equal(x[2], on[0][2]) and x[3] == on[0][3] for x in on + off)}
+        o = out[m]
+        print(f"NaN fill of new tensors, {m}: unlearning {o['unlearn_s_fill']:.2f} -> {o['unlearn_s_no_fill']:.2f} s, "
+              f"evaluation {o['eval_s_fill']:.2f} -> {o['eval_s_no_fill']:.2f} s, identical {o['identical']}")
+    return out
+
+
 def cost_ratios(ctx):
     df = runner.run_all(ctx)
     return {f"{r.scenario}/{r.method}": r.cost_vs_retrained for r in df.itertuples()}
@@ -308,6 +377,8 @@ def main():
     ap.add_argument("--bf16", action="store_true", help="only the bf16-autocast probe (item 7)")
     ap.add_argument("--eval-batch", action="store_true", help="only the evaluation batch-size probe (item 9)")
     ap.add_argument("--kernels", action="store_true", help="only the native-vs-portable kernels probe (item 8)")
+    ap.add_argument("--profile", action="store_true", help="only the unlearning profile (item 10)")
+    ap.add_argument("--nan-fill", action="store_true", help="only the NaN-fill probe (item 11)")
     ap.add_argument("--one-epoch", nargs=2, type=int, metavar=("THREADS", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one_epoch:  # a child of parallelism(): print its img/s and nothing else
@@ -327,6 +398,10 @@ def main():
         return _write(path, old, {"eval_batch_cpu": _print_eval_batch(eval_batch(runner.context("default")))})
     if args.kernels:
         return _write(path, old, {"kernels_cpu": _print_kernels(kernels_cost())})
+    if args.nan_fill:
+        return _write(path, old, {"nan_fill_cpu": nan_fill(runner.context("default"))})
+    if args.profile:
+        return _write(path, old, {"unlearning_profile": unlearning_profile(runner.context("default"))})
     if args.bf16:
         return _write(path, old, {"bf16_cpu": _print_bf16(bf16_cpu(runner.context("default")))})
     args.pipelines = ["smoke", "default"] if args.pipelines == [] else args.pipelines or []
