@@ -26,6 +26,7 @@ def _write() -> None:
     if not folder or not _totals:
         return
     path = Path(folder) / f"{os.environ.get('TARF_NOTEBOOK', 'process')}-{os.getpid()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a folder named but not made must not fail the notebook
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"notebook": os.environ.get("TARF_NOTEBOOK"), "stages": _totals}))
     os.replace(tmp, path)

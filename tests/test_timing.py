@@ -39,3 +39,14 @@ def test_processes_counts_every_writer_of_a_notebook(tmp_path, monkeypatch):
         (tmp_path / f"{nb}-{pid}.json").write_text(f'{{"notebook": "{nb}", "stages": {{"training": 2.0}}}}')
     assert timing.processes(tmp_path) == {"02_base_training": 2, "09_tarf": 1}
     assert timing.collect(tmp_path)["02_base_training"] == {"training": 4.0}
+
+
+def test_a_named_folder_that_does_not_exist_is_made(tmp_path, monkeypatch):
+    folder = tmp_path / "not" / "yet"  # a reproduction started with TARF_TIMINGS before its mkdir
+    monkeypatch.setenv("TARF_TIMINGS", str(folder))
+    monkeypatch.setenv("TARF_NOTEBOOK", "01_splits")
+    monkeypatch.setattr(timing, "_totals", {})
+    with timing.stage("training"):
+        pass
+    timing._write()
+    assert set(timing.collect(folder)) == {"01_splits"}
