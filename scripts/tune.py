@@ -14,10 +14,11 @@ Either mode runs its cells one after another (--executor serial, the default) or
 
 Every setting runs on each (scenario, seed) cell -- all of the profile's scenarios x tuning seeds
 1-3 unless narrowed; evaluation seeds are refused. Rows go to results/<profile>/tuning_<method>.csv
-(column `protocol`: v2; older all-matched-only rows are kept as v1). Printed per method: the v2
-settings ranked (a setting whose RA drops > --ra-drop points below the Original's on any cell is
-rejected; the rest by median Gap, ties by max Gap), the pick, and a line for each grid axis the
-pick sits on the edge of.
+(column `protocol`: v3; earlier rows are kept as v1 / v2). Printed per method: the settings of
+--protocol (default v3) ranked by that protocol (v3: a setting whose RA falls > --ra-collapse points
+below Retrained's on any cell is rejected, the rest by the mean over scenarios of the per-scenario
+median Gap, ties by max Gap; v2: --ra-drop below the Original's, median Gap over all cells), the
+pick, and a line for each grid axis the pick sits on the edge of.
 """
 
 import argparse
@@ -42,30 +43,34 @@ def value(text: str):
     return v
 
 
-def show(method: str, df, ra_drop: float, status: tuple[int, int] | None = None) -> None:
-    """The ranked v2 table of one method, its pick and the edge warnings."""
-    v2 = tune.v2_rows(df)
-    head = f"== {method}"
+def show(method: str, df, protocol: str, status: tuple[int, int] | None = None) -> None:
+    """The ranked table of one method's rows of ``protocol``, its pick and the edge warnings."""
+    rows = tune.protocol_rows(df, protocol)
+    head = f"== {method} ({protocol})"
     if status:
         head += f": {status[0]}/{status[1]} planned cells computed"
         if status[0] < status[1]:
             head += " (incomplete: run again to resume)"
     print(head)
-    if v2.empty:
-        print("  no v2 rows yet")
+    if rows.empty:
+        print(f"  no {protocol} rows yet")
         return
-    ranked = tune.choose(v2, ra_drop)
+    ranked = tune.choose(rows, args.ra_drop, args.ra_collapse)
     print(ranked.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     best = tune.pick(ranked)
-    keys = [c for c in ranked.columns if c not in tune.NOT_SETTINGS]
-    setting = ", ".join(f"{k}={best[k]}" for k in keys)
+    setting = ", ".join(f"{k}={best[k]}" for k in tune.setting_columns(ranked))
+    v3 = "Gap_balanced" in ranked
+    rule = (f"falls > {args.ra_collapse:g} points below Retrained's RA" if v3
+            else f"drops RA > {args.ra_drop:g} points below the Original's")
     if best["rejected"]:
-        print(f"PICK {method}: none passes the RA rule (every setting drops RA > {ra_drop:g} points on "
-              f"some cell); best rejected: {setting}")
+        print(f"PICK {method}: none passes the RA rule (every setting {rule} on some cell); "
+              f"best rejected: {setting}")
     else:
-        print(f"PICK {method}: {setting} (median Gap {best['Gap_median']:.2f}, max {best['Gap_max']:.2f}, "
-              f"worst RA margin {best['RA_margin_min']:.2f}, {best['cells']} cells)")
-        for line in tune.edge_warnings(method, v2, best):
+        score = (f"balanced Gap {best['Gap_balanced']:.2f}, worst RA vs Retrained "
+                 f"{best['RA_vs_retrained_min']:.2f}" if v3 else
+                 f"median Gap {best['Gap_median']:.2f}, worst RA margin {best['RA_margin_min']:.2f}")
+        print(f"PICK {method}: {setting} ({score}, max Gap {best['Gap_max']:.2f}, {best['cells']} cells)")
+        for line in tune.edge_warnings(method, rows, best):
             print(line)
     print()
 
@@ -82,7 +87,10 @@ ap.add_argument("--report", action="store_true", help="plan mode: print the tabl
 ap.add_argument("--seed", type=int, nargs="+", default=list(tune.TUNING_SEEDS))
 ap.add_argument("--scenario", action="append", default=None, help="narrow the cells (default: all)")
 ap.add_argument("--base", default="{}", help="one-method mode: YAML mapping of fixed hyper-parameters")
-ap.add_argument("--ra-drop", type=float, default=tune.RA_DROP, help="rejection: RA points below the Original's")
+ap.add_argument("--protocol", default=tune.PROTOCOL, choices=["v2", "v3"], help="whose rows to rank (default v3)")
+ap.add_argument("--ra-drop", type=float, default=tune.RA_DROP, help="v2 rejection: RA points below the Original's")
+ap.add_argument("--ra-collapse", type=float, default=tune.RA_COLLAPSE,
+                help="v3 collapse guard: RA points below Retrained's")
 ap.add_argument("--executor", default="serial", help="serial (default) or ray: each run a Ray task")
 ap.add_argument("--address", help="with --executor ray: the head's HOST:PORT (default RAY_ADDRESS, else local)")
 args = ap.parse_args()
@@ -106,7 +114,8 @@ if args.plan:
                           max_rows=args.max_rows, executor=args.executor, address=args.address)
     for m in methods:
         df = tune.read_table(tune.table_path(args.profile, m))
-        show(m, df, args.ra_drop, tune.plan_status(df, plan[m], scenarios, seeds))
+        status = tune.plan_status(df, plan[m], scenarios, seeds) if args.protocol == tune.PROTOCOL else None
+        show(m, df, args.protocol, status)
 else:
     if not args.method or not args.grid:
         ap.error("give a method and a grid (key=v1,v2 ...), or --plan")
@@ -117,4 +126,4 @@ else:
     # keep earlier sweeps of the same method: one record of every setting tried
     df = tune.merge(tune.read_table(results_dir(ctx.profile) / f"tuning_{args.method}.csv"), df)
     report.export(df, f"tuning_{args.method}", ctx.profile)
-    show(args.method, df, args.ra_drop)
+    show(args.method, df, args.protocol)

@@ -210,9 +210,13 @@ def validate(raw: dict) -> Experiment:
         except ValueError as e:
             raise ParamsError(f"methods.{name}: {e}") from None
         for key, v in hp.items():
+            if key == "batch_size":  # every method's (tarf/unlearn/common.py, COMMON)
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise ParamsError(f"methods.{name}.batch_size: must be an integer >= 1, got {v!r}")
+                continue
             if key not in mod.DEFAULTS:
-                raise ParamsError(
-                    f"methods.{name}.{key}: unknown hyper-parameter; valid: {', '.join(sorted(mod.DEFAULTS))}")
+                valid = ", ".join(sorted([*mod.DEFAULTS, *unlearn_mod.COMMON]))
+                raise ParamsError(f"methods.{name}.{key}: unknown hyper-parameter; valid: {valid}")
             _check_hp(f"methods.{name}.{key}", v, mod.DEFAULTS[key])
         for key in ("epochs", "lr"):
             if key in hp and not (_is_number(hp[key]) and hp[key] > 0):

@@ -1,22 +1,31 @@
 """Hyper-parameter tuning: one protocol for every method (docs/protocol.md#tuning).
 
-Protocol v2 (the one every Table 3 method is tuned by, so the comparison is fair):
+Protocol v3 (the one every Table 3 method is tuned by, so the comparison is fair; the reasons for
+each rule are in docs/protocol.md#protocol-v3):
 
 - cells: every scenario of the profile (``ctx.exp.scenarios``) x the tuning seeds 1, 2, 3; an
   evaluation seed (0, 4, 5) is refused;
-- rejection: a setting is rejected if on ANY cell its RA falls more than ``ra_drop`` (5) points
-  below the Original's RA on that cell (``RA_original``, recorded in every row);
-- ranking: the settings not rejected by median Gap over all cells, ties by max Gap; if every
-  setting is rejected they are ranked the same way and all marked ``rejected``;
+- axes: a method's own hyper-parameters and its unlearning batch size (``batch_size``, the number
+  of optimiser steps at the profile's epoch budget);
+- collapse guard: a setting is rejected if on ANY cell its RA falls more than ``ra_collapse`` (15)
+  points below Retrained's RA on that cell (``RA_retrained``, recorded in every row);
+- ranking: the settings not rejected by the scenario-balanced Gap, the mean over scenarios of the
+  median Gap over that scenario's seeds (``Gap_balanced``), ties by max Gap over the cells; a
+  setting missing a scenario ranks last; if every setting is rejected they are ranked the same way
+  and all marked ``rejected``;
 - edge: the pick is ``on_edge`` if it sits at the smallest or largest value of a numeric grid axis
   with at least 3 values, and the grid is extended once.
+
+Protocol v2 (median Gap over all cells, a setting rejected if its RA fell more than ``ra_drop`` (5)
+below the Original's on any cell) stays reachable: ``choose`` ranks v2 rows by it, so the old and
+the new picks can be set side by side.
 
 ``sweep`` runs one method over a grid through the normal runner (every run is cached in the store)
 and returns one row per (setting, scenario, seed); ``choose`` ranks the settings; ``run_plan`` runs
 the per-method grids of a plan file (params/<profile>/tuning_plan.yaml) resumably, one row at a
-time, into results/<profile>/tuning_<method>.csv. Rows of the earlier protocol (all matched only,
-no ``RA_original``) stay in those files with ``protocol`` "v1"; new rows are "v2".
-The chosen values go into the profile's params with a comment naming the sweep.
+time, into results/<profile>/tuning_<method>.csv. Every row keeps its ``protocol``: rows of the
+all-matched-only protocol are "v1", then "v2", new rows "v3"; only rows of one protocol are ranked
+together. The chosen values go into the profile's params with a comment naming the sweep.
 With ``executor="ray"`` (tarf/executor.py) ``sweep`` and ``run_plan`` run their cells as Ray tasks;
 ``run_plan`` then writes each row as it comes back, and ``max_minutes`` stops collecting (and
 cancels what is left) instead of stopping new rows from starting; hold ``executor.connected()``
@@ -44,13 +53,16 @@ from .store import atomic_write_bytes
 
 METRICS = ("UA", "RA", "TA", "MIA", "Gap", "TIME_min")
 TUNING_SEEDS = (1, 2, 3)  # docs/protocol.md#seeds; evaluation seeds (0, 4, 5) never choose a value
-RA_DROP = 5.0  # points of RA below the Original's, on any cell, that reject a setting
-PROTOCOL = "v2"  # rows written by this protocol; rows of the all-matched-only protocol are "v1"
+RA_DROP = 5.0  # v2: points of RA below the Original's, on any cell, that reject a setting
+RA_COLLAPSE = 15.0  # v3: points of RA below Retrained's, on any cell, that mark a collapse
+PROTOCOL = "v3"  # rows written now; earlier rows keep "v1" (all matched only) or "v2"
 CELL = ("scenario", "seed")
-EXTRA = ("RA_original", "protocol")  # per-row columns besides metrics and cell
-# columns `choose` adds: never setting columns when its output is handed back (edge_axes)
-AGGREGATES = ("Gap_median", "Gap_max", "Gap_mean", "UA_median", "RA_min", "RA_margin_min", "cells",
-              "seeds", "rejected", "on_edge")
+RETRAINED = "retrained"
+EXTRA = ("RA_original", "RA_retrained", "protocol")  # per-row columns besides metrics and cell
+# columns `choose` adds: never setting columns when its output is handed back (edge_axes); so are
+# its per-scenario medians, named Gap_<scenario>
+AGGREGATES = ("Gap_balanced", "Gap_median", "Gap_max", "Gap_mean", "UA_median", "RA_min", "RA_margin_min",
+              "RA_vs_retrained_min", "cells", "seeds", "rejected", "on_edge")
 NOT_SETTINGS = frozenset((*METRICS, *CELL, *EXTRA, *AGGREGATES))
 
 
@@ -93,9 +105,13 @@ def _norm(v):
 
 
 def _setting_columns(df: pd.DataFrame) -> list[str]:
-    """The hyper-parameter columns of a sweep table: not metrics, cell or bookkeeping, not all empty."""
-    return [c for c in df.columns
-            if c not in NOT_SETTINGS and not str(c).startswith("_") and df[c].notna().any()]
+    """The hyper-parameter columns of a sweep table (or of `choose`'s): not metrics, cell or
+    bookkeeping, not a per-scenario median (Gap_<scenario>), not all empty."""
+    return [c for c in df.columns if c not in NOT_SETTINGS and not str(c).startswith(("_", "Gap_"))
+            and df[c].notna().any()]
+
+
+setting_columns = _setting_columns
 
 
 def _key(hp: Mapping) -> tuple:
@@ -111,33 +127,36 @@ def _is_numeric_axis(values) -> bool:
 
 
 def cell(ctx: Context, method: str, scenario: str, seed: int) -> dict:
-    """One tuning row's cell part: the run's metrics and the Original's RA on the same cell."""
+    """One tuning row's cell part: the run's metrics and the Original's and Retrained's RA on the
+    same cell (both cached: one model each per (scenario, seed))."""
     row = run_one(ctx, scenario, method, seed)
-    original = run_one(ctx, scenario, ORIGINAL, seed)  # cached: one model per (scenario, seed)
-    return _cell(scenario, seed, row, original)
+    return _cell(scenario, seed, row, run_one(ctx, scenario, ORIGINAL, seed),
+                 run_one(ctx, scenario, RETRAINED, seed))
 
 
-def _cell(scenario: str, seed: int, row: dict, original: dict) -> dict:
-    return {"scenario": scenario, "seed": seed, **{k: row[k] for k in METRICS}, "RA_original": original["RA"]}
+def _cell(scenario: str, seed: int, row: dict, original: dict, retrained: dict) -> dict:
+    return {"scenario": scenario, "seed": seed, **{k: row[k] for k in METRICS},
+            "RA_original": original["RA"], "RA_retrained": retrained["RA"]}
 
 
 def cells_on(profile: str, method: str, todo: list[tuple[dict, str, int]], executor: str = "ray",
              address: str | None = None):
     """``cell`` of every (hp, scenario, seed) in ``todo`` on an executor: (index into todo, cell) as
-    each completes. One context per setting; the method's run and the Original's run are two runs."""
+    each completes. One context per setting; the method's, the Original's and Retrained's runs are
+    three runs."""
     ctxs, runs = {}, []
     for hp, s, seed in todo:
         if _key(hp) not in ctxs:
             ctxs[_key(hp)] = context(profile, {"methods": {method: hp}})
-        runs += [(ctxs[_key(hp)], s, method, seed), (ctxs[_key(hp)], s, ORIGINAL, seed)]
+        runs += [(ctxs[_key(hp)], s, m, seed) for m in (method, ORIGINAL, RETRAINED)]
     got, stream = {}, executor_mod.as_completed(runs, executor, address)
     try:
         for i, row in stream:
             got[i] = row
-            j = i - i % 2  # the method's run; j + 1 is the Original's
-            if j in got and j + 1 in got:
-                _, s, seed = todo[j // 2]
-                yield j // 2, _cell(s, seed, got[j], got[j + 1])
+            j = i - i % 3  # the method's run; j + 1 is the Original's, j + 2 Retrained's
+            if all(k in got for k in (j, j + 1, j + 2)):
+                _, s, seed = todo[j // 3]
+                yield j // 3, _cell(s, seed, got[j], got[j + 1], got[j + 2])
     finally:
         stream.close()  # closed early: the executor cancels what is left
 
@@ -146,7 +165,7 @@ def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=None, seed
           base: dict | None = None, executor: str = "serial", address: str | None = None) -> pd.DataFrame:
     """Metrics of ``method`` for every combination in ``grid`` (on top of ``base``) on every
     (scenario, seed) cell; ``scenarios`` None = all of the profile's. One row per setting x cell,
-    with ``RA_original`` and ``protocol`` "v2"."""
+    with ``RA_original``, ``RA_retrained`` and ``protocol`` (PROTOCOL)."""
     seeds = check_seeds(seeds)
     scenarios = tuple(scenarios or ctx.exp.scenarios)
     if executor != "serial":  # the same rows, in the same order, computed as Ray tasks
@@ -164,30 +183,59 @@ def sweep(ctx: Context, method: str, grid: dict[str, list], scenarios=None, seed
 # ---------------------------------------------------------------------------------- choosing
 
 
-def choose(df: pd.DataFrame, ra_drop: float = RA_DROP) -> pd.DataFrame:
-    """Settings ranked by the protocol (module docstring): not rejected first, then median Gap over
-    all cells, then max Gap. One row per setting with Gap_median, Gap_max, Gap_mean, UA_median,
-    RA_min, RA_margin_min (worst RA - RA_original over the cells), cells, seeds, rejected, on_edge.
+def protocol_of(df: pd.DataFrame) -> str:
+    """The one protocol of ``df``'s rows (v1 where no column says); a ValueError for a mixed table."""
+    found = sorted(set(df["protocol"].fillna("v1"))) if "protocol" in df else ["v1"]
+    if len(found) > 1:
+        raise ValueError(f"rows of protocols {found} in one table: rank one protocol at a time "
+                         f"(tune.protocol_rows)")
+    return found[0] if found else PROTOCOL
 
-    Why the rejection rule: with the median alone, the all-matched sweep picked IU alpha 0.5, which
+
+def choose(df: pd.DataFrame, ra_drop: float = RA_DROP, ra_collapse: float = RA_COLLAPSE) -> pd.DataFrame:
+    """Settings ranked by the protocol of ``df``'s rows (module docstring): v3 rows by the collapse
+    guard and the scenario-balanced Gap, v1 / v2 rows by the v2 rule. One row per setting with
+    Gap_balanced (v3), Gap_<scenario> (the per-scenario medians), Gap_median, Gap_max, Gap_mean,
+    UA_median, RA_min, RA_margin_min (worst RA - RA_original over the cells), RA_vs_retrained_min
+    (worst RA - RA_retrained), cells, seeds, rejected, on_edge.
+
+    Why v2's rejection rule: with the median alone, the all-matched sweep picked IU alpha 0.5, which
     collapses on one tuning seed (RA 22), over alpha 0.2, better by mean Gap (24.3 vs 28.9) and by
     its worst seed; a median hides one collapse in three. Cells without ``RA_original`` (rows of
-    the v1 protocol) reject nothing and leave RA_margin_min empty.
+    the v1 protocol) reject nothing and leave RA_margin_min empty. Why v3 changed it:
+    docs/protocol.md#protocol-v3.
     """
+    v3 = protocol_of(df) not in ("v1", "v2")
     df = df.copy()
     keys = _setting_columns(df)
-    if "RA_original" not in df:
-        df["RA_original"] = float("nan")
+    for col in ("RA_original", "RA_retrained"):
+        if col not in df:
+            df[col] = float("nan")
     df["_margin"] = df["RA"] - df["RA_original"]
-    df["_fail"] = df["_margin"] < -ra_drop  # NaN margin: no verdict, not a failure
+    df["_vs_ret"] = df["RA"] - df["RA_retrained"]
+    # NaN margin: no verdict, not a failure
+    df["_fail"] = (df["_vs_ret"] < -ra_collapse) if v3 else (df["_margin"] < -ra_drop)
     df["_cell"] = (df["scenario"].astype(str) if "scenario" in df else "") + "/" + df["seed"].astype(str)
     agg = df.groupby(keys, dropna=False).agg(
         Gap_median=("Gap", "median"), Gap_max=("Gap", "max"), Gap_mean=("Gap", "mean"),
         UA_median=("UA", "median"), RA_min=("RA", "min"), RA_margin_min=("_margin", "min"),
-        cells=("_cell", "nunique"), seeds=("seed", "nunique"), rejected=("_fail", "any"),
+        RA_vs_retrained_min=("_vs_ret", "min"), cells=("_cell", "nunique"), seeds=("seed", "nunique"),
+        rejected=("_fail", "any"),
     ).reset_index()
     agg["rejected"] = agg["rejected"].astype(bool)
-    agg = agg.sort_values(["rejected", "Gap_median", "Gap_max"], kind="stable").reset_index(drop=True)
+    order = ["rejected", "Gap_median", "Gap_max"]
+    if v3:
+        per = df.groupby([*keys, "scenario"], dropna=False)["Gap"].median().unstack("scenario")
+        per = per.reindex(columns=[s for s in dict.fromkeys(df["scenario"])])  # the table's order
+        # every scenario weighs the same; a setting missing one has no balanced Gap and ranks last
+        balanced = per.mean(axis=1, skipna=False).rename("Gap_balanced")
+        per.columns = [f"Gap_{c}" for c in per.columns]
+        extra = pd.concat([balanced, per], axis=1).reset_index()
+        agg = agg.merge(extra, on=keys, how="left") if keys else pd.concat([agg, extra], axis=1)
+        order = ["rejected", "Gap_balanced", "Gap_max"]
+    else:
+        agg = agg.drop(columns=["RA_vs_retrained_min"])
+    agg = agg.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
     agg["on_edge"] = [bool(edge_axes(df, row)) for _, row in agg.iterrows()]
     return agg
 
@@ -264,14 +312,18 @@ def validate_plan(plan: Mapping) -> dict[str, dict]:
         for part, mapping in (("grid", grid), ("base", base)):
             for key, v in mapping.items():
                 where = f"plan: methods.{m}.{part}.{key}"
-                if key not in defaults:
+                if key not in defaults and key not in unlearn.COMMON:
                     raise ValueError(f"{where}: unknown hyper-parameter {key!r} for method {m!r}; "
-                                     f"valid: {', '.join(sorted(defaults))}")
+                                     f"valid: {', '.join(sorted([*defaults, *unlearn.COMMON]))}")
                 values = v if part == "grid" else [v]
                 if part == "grid" and (not isinstance(v, list) or not v):
                     raise ValueError(f"{where}: expected a non-empty list of values, got {v!r}")
                 for value in values:
-                    _check_value(where, value, defaults[key])
+                    if key == "batch_size":
+                        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                            raise ValueError(f"{where}: expected an integer >= 1, got {value!r}")
+                    else:
+                        _check_value(where, value, defaults[key])
                 if part == "grid" and len({_norm(x) for x in v}) != len(v):
                     raise ValueError(f"{where}: repeated value in {v!r}")
         both = set(grid) & set(base)
@@ -298,7 +350,7 @@ def n_settings(entry: Mapping) -> int:
 
 
 def read_table(path) -> pd.DataFrame:
-    """A tuning CSV with the v2 columns: ``seed`` (1 if missing: the first sweeps ran seed 1 only),
+    """A tuning CSV with the v2 / v3 columns: ``seed`` (1 if missing: the first sweeps ran seed 1 only),
     ``scenario`` (all_matched if missing), ``protocol`` ("v1" where missing). Empty if no file."""
     path = Path(path)
     if not path.exists():
@@ -325,21 +377,22 @@ def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return df[keep].reset_index(drop=True)
 
 
-def v2_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the current protocol, without columns only older rows use."""
+def protocol_rows(df: pd.DataFrame, protocol: str = PROTOCOL) -> pd.DataFrame:
+    """The rows of one protocol (the current one by default), without columns only other rows use."""
     if df.empty or "protocol" not in df:
         return df.iloc[0:0]
-    out = df[df["protocol"] == PROTOCOL]
+    out = df[df["protocol"] == protocol]
     return out.loc[:, out.notna().any() | out.columns.isin([*METRICS, *CELL, *EXTRA])].reset_index(drop=True)
 
 
 def pending(df: pd.DataFrame, entry: Mapping, scenarios, seeds) -> list[tuple[dict, str, int]]:
-    """(hp, scenario, seed) of ``entry``'s plan with no v2 row in ``df``, setting by setting."""
+    """(hp, scenario, seed) of ``entry``'s plan with no row of the current protocol in ``df``, setting
+    by setting."""
     done = set()
-    v2 = v2_rows(df)
-    if not v2.empty:
-        keys = _setting_columns(v2)
-        done = {(_key({k: r[k] for k in keys}), str(r["scenario"]), int(r["seed"])) for _, r in v2.iterrows()}
+    cur = protocol_rows(df)
+    if not cur.empty:
+        keys = _setting_columns(cur)
+        done = {(_key({k: r[k] for k in keys}), str(r["scenario"]), int(r["seed"])) for _, r in cur.iterrows()}
     return [(hp, s, seed) for hp in settings(entry["grid"], entry["base"])
             for s, seed in itertools.product(scenarios, seeds) if (_key(hp), s, seed) not in done]
 
@@ -361,11 +414,11 @@ def run_plan(profile: str, plan, methods=None, seeds=TUNING_SEEDS, max_minutes: 
              csv_dir=None, scenarios=None, max_rows: int | None = None, executor: str = "serial",
              address: str | None = None) -> dict[str, pd.DataFrame]:
     """Run the plan's missing rows, one (setting, scenario, seed) at a time, and return every
-    method's full table (v1 and v2 rows).
+    method's full table (rows of every protocol).
 
     ``plan``: a path or a mapping (validated); ``methods``: a subset of the plan's (None = all, in
     plan order); ``scenarios``: None = the profile's. Rows already in
-    ``<csv_dir or results/<profile>>/tuning_<method>.csv`` with protocol v2 are skipped; after each
+    ``<csv_dir or results/<profile>>/tuning_<method>.csv`` of the current protocol are skipped; after each
     new row the table is rewritten atomically, so an interrupted run loses at most one row and the
     next call resumes. No row starts after ``max_minutes`` (wall time since the call) or beyond
     ``max_rows`` new rows; the call then returns cleanly.

@@ -367,3 +367,19 @@ def test_kl_t_matches_definition():
     pt, ps = (zt / T).softmax(1), (zs / T).softmax(1)
     expect = T**2 * (pt * (pt.log() - ps.log())).sum(1).mean()
     assert torch.allclose(scrub.kl_t(zs, zt, T), expect, atol=1e-6)
+
+
+def test_batch_size_hyper_parameter_sets_the_steps(original):
+    """`batch_size` (every method's, common.COMMON) is the batch the method trains at: FT at batch 8
+    on the same data equals FT handed data built at batch 8, and differs from batch 16."""
+    hp = {"epochs": 1, "lr": 0.05}
+    at8, _ = run("ft", original, make_data(batch_size=16), {**hp, "batch_size": 8}, seed=0)
+    built8, _ = run("ft", original, make_data(batch_size=8), hp, seed=0)
+    at16, _ = run("ft", original, make_data(batch_size=16), hp, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(state(at8).values(), state(built8).values()))
+    assert not all(torch.equal(a, b) for a, b in zip(state(at8).values(), state(at16).values()))
+    # TARF's own hyper-parameter check never sees the key
+    run("tarf", original, make_data(batch_size=16), {"epochs": 1, "t1": 0.5, "t0": 0.25, "batch_size": 8}, 0)
+    for bad in (0, 8.0, True):
+        with pytest.raises(ValueError, match=rf"batch_size: must be an integer >= 1, got {bad!r}"):
+            run("ft", original, make_data(), {**hp, "batch_size": bad}, seed=0)

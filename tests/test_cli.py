@@ -62,7 +62,7 @@ BAD = [
     ("unknown-method-in-params", ["run", "smoke", "--set", "methods.sgd={}"],
      ["methods.sgd", "unknown method 'sgd'", "valid methods: ft"]),
     ("unknown-hyper-parameter", ["run", "smoke", "--set", "methods.ga.alpha=1"],
-     ["methods.ga.alpha: unknown hyper-parameter", "valid: bn_stats, epochs, lr, momentum, weight_decay"]),
+     ["methods.ga.alpha: unknown hyper-parameter", "valid: batch_size, bn_stats, epochs, lr, momentum, weight_decay"]),
     ("unknown-given-class", ["run", "smoke", "--set", "requests.all_matched.given=[Sneakers]"],
      ["requests.all_matched.given: unknown class 'Sneakers'", "valid: T-shirt/top", "Ankle boot"]),
     ("unknown-concept-class", ["run", "smoke", "--set", "requests.target_mismatch.concept=[Sneaker, Boot]"],

@@ -108,11 +108,84 @@ def test_shipped_plan_is_valid_small_and_covers_every_method():
     plan = tune.load_plan(ROOT / "params" / "default" / "tuning_plan.yaml")
     assert set(plan) == set(unlearn.METHODS)
     for m, entry in plan.items():
-        assert 1 < tune.n_settings(entry) <= 12, m  # 8, or 12 after one extension
-    assert min(plan["ga"]["grid"]["lr"]) < 0.005 < 0.007 < max(plan["ga"]["grid"]["lr"])
-    assert set(plan["rl"]["grid"]["rl_mode"]) == {"mixed", "sequential"}
+        assert 1 < tune.n_settings(entry) <= 18, m
+        # v3: the steps are an axis of every method that takes optimiser steps, on the same values
+        if m != "iu":
+            assert entry["grid"]["batch_size"] == [32, 64, 128], m
+        assert "epochs" not in entry["grid"], m  # budgets come from the budget scaling
+    assert "batch_size" not in plan["iu"]["grid"]
+    assert min(plan["ga"]["grid"]["lr"]) < 0.002  # below v2's low edge
     assert {"gamma", "lr"} <= set(plan["l1_sparse"]["grid"])
-    assert set(plan["tarf"]["grid"]) == {"lr", "k_target"}
+    assert set(plan["tarf"]["grid"]) == {"lr", "batch_size"}
+
+
+def test_plan_batch_size_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match=r"methods\.ft\.grid\.batch_size: expected an integer >= 1, got 0"):
+        tune.validate_plan({"methods": {"ft": {"grid": {"batch_size": [32, 0]}}}})
+    with pytest.raises(ValueError, match=r"methods\.ft\.grid\.batch_size: expected an integer >= 1, got 32\.5"):
+        tune.validate_plan({"methods": {"ft": {"grid": {"batch_size": [32.5]}}}})
+
+
+def _v3(setting, scenario, seed, gap, ra, ra_retrained=92.0):
+    return _row(setting, scenario, seed, gap, ra, RA_retrained=ra_retrained, protocol="v3")
+
+
+def test_v3_balances_scenarios_where_the_pooled_median_follows_the_easy_ones():
+    # "little": Gap 1 in three scenarios and 30 in target mismatch; "forgets": 4 everywhere. The
+    # pooled median of "little" is 1, so v2 ranks it first; balanced, one scenario counts a quarter.
+    easy = {"little": {"all_matched": 1.0, "target_mismatch": 30.0, "model_mismatch": 1.0,
+                       "data_mismatch": 1.0},
+            "forgets": {s: 4.0 for s in SCENARIOS}}
+    rows = [_v3({"lr": {"little": 0.01, "forgets": 0.03}[k]}, s, seed, gaps[s], ra=90.0)
+            for k, gaps in easy.items() for s in SCENARIOS for seed in (1, 2, 3)]
+    df = pd.DataFrame(rows)
+    ranked = tune.choose(df)
+    assert ranked["lr"].tolist() == [0.03, 0.01]  # balanced: 4.0 vs (1 + 30 + 1 + 1) / 4 = 8.25
+    assert ranked["Gap_balanced"].tolist() == pytest.approx([4.0, 8.25])
+    assert ranked.loc[1, "Gap_target_mismatch"] == 30.0 and ranked.loc[1, "Gap_median"] == 1.0
+    # the same rows under v2's rule (pooled median) pick the other one
+    assert tune.choose(df.assign(protocol="v2"))["lr"].tolist() == [0.01, 0.03]
+    assert tune.setting_columns(ranked) == ["lr"]
+
+
+def test_v3_guard_rejects_collapse_not_the_ra_cost_of_forgetting():
+    rows = []
+    for seed in (1, 2, 3):
+        for s in SCENARIOS:
+            # forgets at an RA cost of 10 below Retrained (and of 11 below the Original: v2 rejects it)
+            rows.append(_v3({"lr": 0.03}, s, seed, 3.0, ra=82.0))
+            # collapses on one cell only: 16 below Retrained
+            rows.append(_v3({"lr": 0.1}, s, seed, 1.0, ra=76.0 if (s, seed) == ("model_mismatch", 2) else 91.0))
+    df = pd.DataFrame(rows)
+    ranked = tune.choose(df)
+    assert ranked["lr"].tolist() == [0.03, 0.1] and ranked["rejected"].tolist() == [False, True]
+    assert ranked.loc[1, "RA_vs_retrained_min"] == pytest.approx(-16.0)
+    assert ranked.loc[0, "RA_vs_retrained_min"] == pytest.approx(-10.0)
+    assert tune.choose(df.assign(protocol="v2"))["rejected"].all()  # v2's guard rejects both
+    assert not tune.choose(df, ra_collapse=20.0)["rejected"].any()
+
+
+def test_v3_setting_missing_a_scenario_ranks_last_and_mixed_protocols_are_refused():
+    rows = [_v3({"lr": 0.01}, s, seed, 5.0, ra=90.0) for s in SCENARIOS for seed in (1, 2, 3)]
+    rows += [_v3({"lr": 0.1}, s, seed, 0.5, ra=90.0) for s in SCENARIOS[:3] for seed in (1, 2, 3)]
+    ranked = tune.choose(pd.DataFrame(rows))
+    assert ranked["lr"].tolist() == [0.01, 0.1] and pd.isna(ranked.loc[1, "Gap_balanced"])
+    with pytest.raises(ValueError, match=r"rows of protocols \['v2', 'v3'\]"):
+        tune.choose(pd.DataFrame(rows + [_row({"lr": 0.3}, "all_matched", 1, 1.0, 90.0, protocol="v2")]))
+
+
+def test_v3_ties_go_to_the_smaller_max_gap_and_batch_is_an_edge_axis():
+    rows = []
+    for bs in (32, 64, 128):
+        for s in SCENARIOS:
+            for seed, gap in zip((1, 2, 3), (2.0, 3.0, 4.0 if bs == 64 else 9.0)):
+                rows.append(_v3({"lr": 0.01, "batch_size": bs}, s, seed, gap, ra=90.0))
+    df = pd.DataFrame(rows)
+    ranked = tune.choose(df)
+    assert ranked["Gap_balanced"].nunique() == 1  # a tie on the criterion
+    assert ranked.loc[0, "batch_size"] == 64 and not ranked.loc[0, "on_edge"]
+    best32 = ranked[ranked["batch_size"] == 32].iloc[0]
+    assert tune.edge_axes(df, best32) == ["batch_size"]
 
 
 def test_evaluation_seeds_are_refused():
@@ -138,6 +211,8 @@ def stub_runner(monkeypatch):
     def fake_run_one(ctx, scenario, method, seed):
         if method == "original":
             return {"UA": 100.0, "RA": 93.0, "TA": 86.0, "MIA": 0.0, "Gap": 50.0, "TIME_min": 0.0}
+        if method == "retrained":
+            return {"UA": 0.0, "RA": 92.0, "TA": 85.0, "MIA": 100.0, "Gap": float("nan"), "TIME_min": 1.0}
         calls.append((method, ctx.hp[method]["lr"], ctx.hp[method].get("epochs"), scenario, seed))
         lr = ctx.hp[method]["lr"]
         return {"UA": 10.0, "RA": 90.0 - 100 * lr, "TA": 80.0, "MIA": 90.0, "Gap": 10 * lr + seed,
@@ -160,25 +235,27 @@ def test_run_plan_resumes_and_keeps_v1_rows(tmp_path, stub_runner):
     tune.run_plan("default", plan, max_rows=5, **kw)
     assert len(stub_runner) == 5
     df = pd.read_csv(tmp_path / "tuning_ga.csv")
-    assert (df["protocol"] == "v1").sum() == 1 and (df["protocol"] == "v2").sum() == 5
-    assert df.loc[df["protocol"] == "v2", "RA_original"].eq(93.0).all()
+    assert (df["protocol"] == "v1").sum() == 1 and (df["protocol"] == "v3").sum() == 5
+    assert df.loc[df["protocol"] == "v3", "RA_original"].eq(93.0).all()
+    assert df.loc[df["protocol"] == "v3", "RA_retrained"].eq(92.0).all()
 
     first = list(stub_runner)
     tables = tune.run_plan("default", plan, **kw)
     assert len(stub_runner) == total  # the second call computed only the missing rows
     assert not set(stub_runner[5:]) & set(first)
     df = pd.read_csv(tmp_path / "tuning_ga.csv")
-    v2 = df[df["protocol"] == "v2"]
-    assert len(v2) == total and not v2.duplicated(["lr", "epochs", "scenario", "seed"]).any()
+    v3 = df[df["protocol"] == "v3"]
+    assert len(v3) == total and not v3.duplicated(["lr", "epochs", "scenario", "seed"]).any()
     assert (df["protocol"] == "v1").sum() == 1  # the old row is kept
     assert len(tables["ga"]) == total + 1
     assert tune.plan_status(df, tune.validate_plan(plan)["ga"], SCENARIOS) == (total, total)
 
     tune.run_plan("default", plan, **kw)  # complete: nothing to do
     assert len(stub_runner) == total
-    ranked = tune.choose(tune.v2_rows(df))
+    ranked = tune.choose(tune.protocol_rows(df))
     assert ranked["lr"].tolist() == [0.001, 0.007, 0.01] and ranked["cells"].eq(12).all()
     assert ranked["rejected"].tolist() == [False, False, False]
+    assert tune.protocol_rows(df, "v1")["lr"].tolist() == [0.007]
 
 
 def test_run_plan_stops_before_max_minutes(tmp_path, stub_runner):

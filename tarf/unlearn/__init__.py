@@ -19,7 +19,7 @@ from importlib import import_module
 
 from .. import timing
 from . import informed
-from .common import UnlearnData
+from .common import COMMON, UnlearnData, with_batch
 
 METHODS = ("ft", "rl", "ga", "iu", "bs", "l1_sparse", "salun", "scrub", "tarf")
 INFORMED = informed.NAMES  # the informed baselines (tarf/unlearn/informed.py)
@@ -40,9 +40,10 @@ def merged_hp(name: str, hp: dict | None) -> dict:
     """Method ``name``'s DEFAULTS overridden by ``hp`` (unknown keys are an error)."""
     merged = dict(get(name).DEFAULTS)
     for key in hp or {}:
-        if key not in merged:
+        if key not in merged and key not in COMMON:
             raise ValueError(
-                f"unknown hyper-parameter {key!r} for method {name!r}; valid: {', '.join(sorted(merged))}"
+                f"unknown hyper-parameter {key!r} for method {name!r}; "
+                f"valid: {', '.join(sorted([*merged, *COMMON]))}"
             )
     return merged | dict(hp or {})
 
@@ -51,7 +52,8 @@ def merged_hp(name: str, hp: dict | None) -> dict:
 def run(name: str, model, data: UnlearnData, hp: dict | None, seed: int, **hooks):
     """Call method ``name`` with its DEFAULTS overridden by ``hp``; ``hooks`` (e.g. GA's ``on_step``)
     go to the method as keyword arguments."""
-    return get(name).unlearn(model, data, merged_hp(name, hp), seed, **hooks)
+    data, hp = with_batch(data, merged_hp(name, hp))
+    return get(name).unlearn(model, data, hp, seed, **hooks)
 
 
-__all__ = ["INFORMED", "METHODS", "UnlearnData", "get", "merged_hp", "run"]
+__all__ = ["COMMON", "INFORMED", "METHODS", "UnlearnData", "get", "merged_hp", "run", "with_batch"]

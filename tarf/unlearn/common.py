@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -45,6 +46,21 @@ class UnlearnData:
     # Evaluation only: the true D_fr as a bool mask over D_un, for TARF's oracle diagnostic (the fit study).
     # The runner fills it only when TARF's hp["oracle"] is true; no method reads it otherwise.
     oracle_fr: torch.Tensor | None = None
+
+
+# [D] Hyper-parameters every method takes besides its DEFAULTS; absent unless set, so a run without
+# them keeps its store key. batch_size: the method's unlearning batch (the number of optimiser steps
+# at a fixed epoch budget; docs/protocol.md#tuning), in place of the profile's unlearn_batch_size.
+COMMON = {"batch_size": None}
+
+
+def with_batch(data: UnlearnData, hp: dict) -> tuple[UnlearnData, dict]:
+    """``data`` at ``hp``'s batch_size (if set) and ``hp`` without the COMMON keys, as a method wants."""
+    bs = hp.get("batch_size")
+    if bs is not None and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
+        raise ValueError(f"batch_size: must be an integer >= 1, got {bs!r}")
+    rest = {k: v for k, v in hp.items() if k not in COMMON}
+    return (data if bs is None else dataclasses.replace(data, batch_size=bs)), rest
 
 
 def sgd(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4):

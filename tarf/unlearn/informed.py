@@ -170,7 +170,8 @@ def _tarf_hp(name: str, hp: dict) -> dict:
     tarf_hp = hp.get(TARF_KEY)
     if not isinstance(tarf_hp, dict):
         raise ValueError(f"{name}: hp[{TARF_KEY!r}] must be a dict of TARF hyper-parameters")
-    tarf_hp = T._merged(tarf_hp)  # unknown keys are an error
+    shared = {k: v for k, v in tarf_hp.items() if k in common.COMMON}  # with_batch takes these out
+    tarf_hp = T._merged({k: v for k, v in tarf_hp.items() if k not in common.COMMON}) | shared
     if tarf_hp["oracle"]:
         raise ValueError(f"{name}: {TARF_KEY}.oracle must be False (the oracle variant is "
                          f"{base_of(name)}+oracle)")
@@ -255,24 +256,25 @@ def _annotate(log: list[dict], head: dict) -> list[dict]:
 def unlearn(name: str, model, data: UnlearnData, hp: dict, seed: int):
     """Run informed method ``name``; ``hp`` as `defaults(name)`, already merged."""
     base = base_of(name)
-    base_hp = {k: v for k, v in hp.items() if k != TARF_KEY}
+    # each part at its own method's batch_size, if set (common.COMMON): the base's, TARF's for identifying
+    base_data, base_hp = common.with_batch(data, {k: v for k, v in hp.items() if k != TARF_KEY})
     if name in ORACLE:
         mask = _oracle_mask(name, data)
         rec = {"mode": "oracle", "identified_idx": torch.nonzero(mask).flatten().tolist()}
-        m, log = _module(base).unlearn(model, moved(data, mask), base_hp, seed)
+        m, log = _module(base).unlearn(model, moved(base_data, mask), base_hp, seed)
         return m, _annotate(log, {"informed": name, "identification": rec,
                                   "n_moved": int(mask.sum())})
-    tarf_hp = _tarf_hp(name, hp)
+    tarf_data, tarf_hp = common.with_batch(data, _tarf_hp(name, hp))
     if name == GA_ID_FT:
         # TARF's Phase I and identification (its monitor included: it is this method's trajectory)
-        run = T.phase1(model, dataclasses.replace(data, oracle_fr=None), tarf_hp, seed)
+        run = T.phase1(model, dataclasses.replace(tarf_data, oracle_fr=None), tarf_hp, seed)
         run.bar.close()
-        m, ft_log = _module("ft").unlearn(run.model, moved(data, run.ident), base_hp, seed)
+        m, ft_log = _module("ft").unlearn(run.model, moved(base_data, run.ident), base_hp, seed)
         t1 = float(tarf_hp["t1"])
         ft_log = [{**e, "stage": "ft", "t_end": t1 + e["epoch"]} for e in ft_log]
         head = {"informed": name, "identification": run.record, "n_moved": int(run.ident.sum())}
         return m, [{**e, "stage": "phase1"} for e in run.log] + _annotate(ft_log, head)
-    mask, rec, info = identified(model, data, tarf_hp, seed)
-    m, log = _module(base).unlearn(model, moved(data, mask), base_hp, seed)
+    mask, rec, info = identified(model, tarf_data, tarf_hp, seed)
+    m, log = _module(base).unlearn(model, moved(base_data, mask), base_hp, seed)
     return m, _annotate(log, {"informed": name, "identification": rec,
                               "n_moved": int(mask.sum()), **info})
