@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from . import embedding, runner, store, train
-from .checks import check as judge
-from .checks import overall
+from .checks import NA, UNDECIDED, judge, overall, shown
 from .paths import results_dir
 from .scenarios import labels as model_labels
 from .store import atomic_write_bytes
@@ -93,32 +92,50 @@ def _mix_row(ctx, emb, scenario, a_name, a, b_name, b, k) -> dict:
             **mixing(emb.features, a, b, k)}
 
 
+def _seed_order(seed: int, seeds) -> list[int]:
+    """The plotted ``seed`` first, then the other verdict ``seeds`` (None: the plotted one only)."""
+    return [seed, *[int(x) for x in (seeds or []) if int(x) != seed]]
+
+
+def _embedded(ctx, label_space, sd, seed, method, per_class, perplexity, classes=None):
+    # the checks read features only: a seed that is not plotted gets the cheap PCA projection
+    return embedding.compute(ctx, label_space, sd, method if sd == seed else "pca", per_class, perplexity,
+                             classes)
+
+
 def obs1(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
-         k: int = 10, scenario: str = "all_matched") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Obs. 1: the fine original's embedding with D_f against the retaining classes, and the
-    mixing of D_f with the rest (low = D_f forms its own cluster, as its label says)."""
-    emb = embedding.compute(ctx, ctx.split[scenario].label_space, seed, method, per_class, perplexity)
-    pts = _points(ctx, emb, scenario)
-    f = (pts["role"] == "D_f").to_numpy()
-    pts["group"] = np.where(f, "D_f: " + pts["fine class"], pts["fine class"])
-    stats = pd.DataFrame([_mix_row(ctx, emb, scenario, "D_f", f, "rest", ~f, k)])
-    return pts, stats
+         k: int = 10, scenario: str = "all_matched", seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 1: the fine original's embedding (seed ``seed``) with D_f against the retaining classes,
+    and per seed (``seed`` and ``seeds``) the mixing of D_f with the rest (low = D_f forms its own
+    cluster, as its label says)."""
+    pts, stats = None, []
+    for sd in _seed_order(seed, seeds):
+        emb = _embedded(ctx, ctx.split[scenario].label_space, sd, seed, method, per_class, perplexity)
+        p = _points(ctx, emb, scenario)
+        f = (p["role"] == "D_f").to_numpy()
+        stats.append({"seed": sd, **_mix_row(ctx, emb, scenario, "D_f", f, "rest", ~f, k)})
+        if sd == seed:
+            p["group"] = np.where(f, "D_f: " + p["fine class"], p["fine class"])
+            pts = p
+    return pts, pd.DataFrame(stats)
 
 
 def obs3(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
-         k: int = 10, scenarios=MISMATCHES) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Obs. 3: each mismatch scenario's original, points coloured by role, and the mixing of D_f
-    with the data sharing its concept (D_fr) or model class (D_ar)."""
+         k: int = 10, scenarios=MISMATCHES, seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 3: each mismatch scenario's original (seed ``seed``), points coloured by role, and per
+    seed the mixing of D_f with the data sharing its concept (D_fr) or model class (D_ar)."""
     pts, stats = [], []
     for s in scenarios:
-        emb = embedding.compute(ctx, ctx.split[s].label_space, seed, method, per_class, perplexity)
-        p = _points(ctx, emb, s)
         other = partner(ctx, s)
         if other is None:
             raise ValueError(f"obs3: scenario {s!r} has neither D_fr nor D_ar; use one of {', '.join(MISMATCHES)}")
-        stats.append(_mix_row(ctx, emb, s, "D_f", (p["role"] == "D_f").to_numpy(), other,
-                              (p["role"] == other).to_numpy(), k))
-        pts.append(p)
+        for sd in _seed_order(seed, seeds):
+            emb = _embedded(ctx, ctx.split[s].label_space, sd, seed, method, per_class, perplexity)
+            p = _points(ctx, emb, s)
+            stats.append({"seed": sd, **_mix_row(ctx, emb, s, "D_f", (p["role"] == "D_f").to_numpy(), other,
+                                                  (p["role"] == other).to_numpy(), k)})
+            if sd == seed:
+                pts.append(p)
     return pd.concat(pts, ignore_index=True), pd.DataFrame(stats)
 
 
@@ -131,20 +148,23 @@ def concept_classes(ctx, scenario: str = "model_mismatch") -> list[str]:
 
 
 def obs5(ctx, seed: int = 0, method: str = "tsne", per_class: int = 300, perplexity: float = 30.0,
-         k: int = 10, scenario: str = "model_mismatch") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Obs. 5: the concept's classes only, embedded separately for the coarse and the fine original;
-    mixing of D_f (the given classes) with the rest of its superclass (D_ar) in each model."""
+         k: int = 10, scenario: str = "model_mismatch", seeds=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Obs. 5: the concept's classes only, embedded separately for the coarse and the fine original
+    (seed ``seed``); per seed the mixing of D_f (the given classes) with the rest of its superclass
+    (D_ar) in each model."""
     classes = concept_classes(ctx, scenario)
     given = set(ctx.split[scenario].given)
     pts, stats = [], []
     for ls in ("coarse", "fine"):
-        emb = embedding.compute(ctx, ls, seed, method, per_class, perplexity, classes)
-        p = emb.frame(ctx.ds)
-        p.insert(0, "model", ls)
-        p["role"] = np.where(p["fine class"].isin(given), "D_f", "D_ar")
-        f = (p["role"] == "D_f").to_numpy()
-        stats.append(_mix_row(ctx, emb, scenario, "D_f", f, "D_ar", ~f, k))
-        pts.append(p)
+        for sd in _seed_order(seed, seeds):
+            emb = _embedded(ctx, ls, sd, seed, method, per_class, perplexity, classes)
+            p = emb.frame(ctx.ds)
+            p.insert(0, "model", ls)
+            p["role"] = np.where(p["fine class"].isin(given), "D_f", "D_ar")
+            f = (p["role"] == "D_f").to_numpy()
+            stats.append({"seed": sd, **_mix_row(ctx, emb, scenario, "D_f", f, "D_ar", ~f, k)})
+            if sd == seed:
+                pts.append(p)
     return pd.concat(pts, ignore_index=True), pd.DataFrame(stats)
 
 
@@ -166,10 +186,6 @@ def bars_frame(rows: pd.DataFrame, metrics=("UA", "RA")) -> pd.DataFrame:
                      var_name="metric", value_name="value")
     long["method"] = long["method"].map(lambda m: METHOD_NAMES.get(m, m))
     return long
-
-
-def _means(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows.groupby(["scenario", "method"])[["UA", "RA"]].mean()
 
 
 # --- Obs. 6: plain GA with the losses after every step ---------------------------------------------
@@ -206,11 +222,18 @@ OBS6_MODELS = (("coarse", "model_mismatch"), ("fine", "target_mismatch"))  # (mo
 
 
 def obs6(ctx, seed: int = 0, hp: dict | None = None, eval_per_class: int = 100,
-         models=OBS6_MODELS) -> pd.DataFrame:
+         models=OBS6_MODELS, seeds=None) -> pd.DataFrame:
     """Obs. 6: plain GA on D_f from each original, mean CE after every step on D_f, on the data
     aligned with D_f (coarse: D_ar, fine: D_fr) and on the other data, each scored on the persisted
     sample of ≤ ``eval_per_class`` images per class. ``hp`` overrides the profile's GA settings.
-    Long form: model, scenario, step, epoch, group (D_f | aligned | other), set, n, ce. Cached."""
+    Long form: seed, model, scenario, step, epoch, group (D_f | aligned | other), set, n, ce; one
+    block per seed (``seed``, then ``seeds``). Cached."""
+    return pd.concat([_obs6_seed(ctx, sd, hp, eval_per_class, models).assign(seed=sd)
+                      for sd in _seed_order(seed, seeds)], ignore_index=True)[
+        ["seed", "model", "scenario", "step", "epoch", "group", "set", "n", "ce"]]
+
+
+def _obs6_seed(ctx, seed, hp, eval_per_class, models) -> pd.DataFrame:
     out = []
     for ls, s in models:
         sc = ctx.split[s]
@@ -247,15 +270,16 @@ def obs6(ctx, seed: int = 0, hp: dict | None = None, eval_per_class: int = 100,
 
 
 def loss_summary(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per model and group: CE before and after GA, its rise, and the rise relative to D_f's."""
+    """Per seed, model and group: CE before and after GA, its rise, and the rise relative to D_f's."""
     rows = []
-    for (ls, s), d in curves.groupby(["model", "scenario"], sort=False):
+    curves = curves if "seed" in curves else curves.assign(seed=0)
+    for (sd, ls, s), d in curves.groupby(["seed", "model", "scenario"], sort=False):
         first, last = d[d.step == d.step.min()], d[d.step == d.step.max()]
         rise_f = float(last.loc[last.group == "D_f", "ce"].iloc[0] - first.loc[first.group == "D_f", "ce"].iloc[0])
         for g in ("D_f", "aligned", "other"):
             c0 = float(first.loc[first.group == g, "ce"].iloc[0])
             c1 = float(last.loc[last.group == g, "ce"].iloc[0])
-            rows.append({"model": ls, "scenario": s, "group": g,
+            rows.append({"seed": sd, "model": ls, "scenario": s, "group": g,
                          "set": first.loc[first.group == g, "set"].iloc[0], "steps": int(d.step.max()),
                          "CE start": c0, "CE end": c1, "end / start": c1 / c0 if c0 > 0 else np.nan,
                          "rise": c1 - c0,
@@ -264,30 +288,47 @@ def loss_summary(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- verdicts ---------------------------------------------------------------------------------------
+# Each check is judged on its per-seed values with the interval rule of tarf.checks
+# (docs/protocol.md#how-sure-a-verdict-is); a table without a seed column is one seed.
 
-def _check(scenario: str, check: str, value: float, op: str, threshold: float) -> dict:
-    row = judge(value, op, threshold)
-    return {"scenario": scenario, "check": check, **row, "value": round(row["value"], 2)}
+def _check(scenario: str, check: str, values, op: str, threshold: float) -> dict:
+    row = judge(np.atleast_1d(np.asarray(values, dtype=float)), op, threshold)
+    return {"scenario": scenario, "check": check, **row}
 
 
 def _frame(checks) -> pd.DataFrame:
-    return pd.DataFrame(checks, columns=["scenario", "check", "value", "rule", "holds"])
+    return pd.DataFrame(checks, columns=["scenario", "check", "value", "half_width", "n", "rule", "holds"])
+
+
+def _by_seed(df: pd.DataFrame, index, column: str) -> pd.DataFrame:
+    """``column`` with one row per seed and one column per ``index`` value (tuples for several)."""
+    df = df if "seed" in df else df.assign(seed=0)
+    return df.pivot_table(index="seed", columns=index, values=column, aggfunc="mean", dropna=False)
 
 
 def obs1_verdict(stats: pd.DataFrame, split_max: float = 0.5) -> pd.DataFrame:
     """D_f forms its own cluster: its mixing index with the rest is at most ``split_max``."""
-    r = stats.iloc[0]
-    return _frame([_check(r["scenario"], "mixing(D_f, rest) in the fine model", r["mixing"], "<=", split_max)])
+    return _frame([_check(stats["scenario"].iloc[0], "mixing(D_f, rest) in the fine model", stats["mixing"],
+                          "<=", split_max)])
+
+
+def _seeds_of(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return _by_seed(rows, ["scenario", "method"], metric)
+
+
+def _col(w: pd.DataFrame, key) -> pd.Series:
+    return w[key] if key in w.columns else pd.Series(np.nan, index=w.index)
 
 
 def obs2_verdict(rows: pd.DataFrame, tolerance: float = 5.0, methods=("ft", "ga"),
                  scenario: str = "all_matched") -> pd.DataFrame:
-    """FT and GA end within ``tolerance`` points of Retrained on UA and on RA (all matched)."""
-    m = _means(rows[rows.scenario == scenario])
+    """FT and GA end within ``tolerance`` points of Retrained on UA and on RA (all matched): per seed
+    |metric − Retrained's metric|."""
     checks = []
     for meth in methods:
         for metric in ("UA", "RA"):
-            d = abs(m.loc[(scenario, meth), metric] - m.loc[(scenario, "retrained"), metric])
+            w = _seeds_of(rows[rows.scenario == scenario], metric)
+            d = (_col(w, (scenario, meth)) - _col(w, (scenario, "retrained"))).abs()
             checks.append(_check(scenario, f"|{metric}({METHOD_NAMES[meth]}) - {metric}(Retrained)|", d,
                                  "<=", tolerance))
     return _frame(checks)
@@ -297,30 +338,31 @@ def obs3_verdict(stats: pd.DataFrame, split_max: float = 0.5, merged_min: float 
     """Target mismatch: D_f apart from D_fr (mixing ≤ ``split_max``: the concept spans several
     clusters). Model / data mismatch: D_f inside the cluster of D_ar / D_fr (mixing ≥ ``merged_min``)."""
     checks = []
-    for _, r in stats.iterrows():
-        label = f"mixing(D_f, {r['B']}) in the {r['model']} model"
-        if OBS3_EXPECTED.get(r["scenario"]) == "split":
-            checks.append(_check(r["scenario"], label, r["mixing"], "<=", split_max))
+    for (s, model, other), d in stats.groupby(["scenario", "model", "B"], sort=False):
+        label = f"mixing(D_f, {other}) in the {model} model"
+        if OBS3_EXPECTED.get(s) == "split":
+            checks.append(_check(s, label, d["mixing"], "<=", split_max))
         else:
-            checks.append(_check(r["scenario"], label, r["mixing"], ">=", merged_min))
+            checks.append(_check(s, label, d["mixing"], ">=", merged_min))
     return _frame(checks)
 
 
 def obs4_verdict(rows: pd.DataFrame, ft_miss: float = 25.0, ga_miss: float = 30.0,
                  ga_ra_drop: float = 0.0) -> pd.DataFrame:
     """Target / data mismatch: UA(FT) − UA(Retrained) ≥ ``ft_miss`` (FT keeps the concept; docs/protocol.md#claims C1). Model mismatch: UA(Retrained) − UA(GA) ≥ ``ga_miss`` (C2) and RA(Retrained) − RA(GA)
-    > ``ga_ra_drop`` (GA also lowers RA)."""
-    m = _means(rows)
+    > ``ga_ra_drop`` (GA also lowers RA). Per seed, paired."""
+    ua, ra = _seeds_of(rows, "UA"), _seeds_of(rows, "RA")
+    have = set(zip(rows["scenario"], rows["method"]))
     checks = []
     for s in ("target_mismatch", "data_mismatch"):
-        if (s, "ft") in m.index:
-            checks.append(_check(s, "UA(FT) - UA(Retrained)", m.loc[(s, "ft"), "UA"] - m.loc[(s, "retrained"), "UA"],
+        if (s, "ft") in have:
+            checks.append(_check(s, "UA(FT) - UA(Retrained)", _col(ua, (s, "ft")) - _col(ua, (s, "retrained")),
                                  ">=", ft_miss))
     s = "model_mismatch"
-    if (s, "ga") in m.index:
-        checks.append(_check(s, "UA(Retrained) - UA(GA)", m.loc[(s, "retrained"), "UA"] - m.loc[(s, "ga"), "UA"],
+    if (s, "ga") in have:
+        checks.append(_check(s, "UA(Retrained) - UA(GA)", _col(ua, (s, "retrained")) - _col(ua, (s, "ga")),
                              ">=", ga_miss))
-        checks.append(_check(s, "RA(Retrained) - RA(GA)", m.loc[(s, "retrained"), "RA"] - m.loc[(s, "ga"), "RA"],
+        checks.append(_check(s, "RA(Retrained) - RA(GA)", _col(ra, (s, "retrained")) - _col(ra, (s, "ga")),
                              ">", ga_ra_drop))
     return _frame(checks)
 
@@ -328,43 +370,60 @@ def obs4_verdict(rows: pd.DataFrame, ft_miss: float = 25.0, ga_miss: float = 30.
 def obs5_verdict(stats: pd.DataFrame, merged_min: float = 0.5, split_max: float = 0.5,
                  margin: float = 0.2) -> pd.DataFrame:
     """Coarse model: D_f mixed with D_ar (≥ ``merged_min``); fine model: apart (≤ ``split_max``);
-    and the coarse model entangles them more, by at least ``margin``."""
-    by = stats.set_index("model")["mixing"]
+    and the coarse model entangles them more, by at least ``margin`` (per seed, paired)."""
+    w = _by_seed(stats, "model", "mixing")
     s = stats["scenario"].iloc[0]
-    return _frame([_check(s, "mixing(D_f, D_ar) in the coarse model", by["coarse"], ">=", merged_min),
-                   _check(s, "mixing(D_f, D_ar) in the fine model", by["fine"], "<=", split_max),
-                   _check(s, "coarse mixing - fine mixing", by["coarse"] - by["fine"], ">=", margin)])
+    return _frame([_check(s, "mixing(D_f, D_ar) in the coarse model", _col(w, "coarse"), ">=", merged_min),
+                   _check(s, "mixing(D_f, D_ar) in the fine model", _col(w, "fine"), "<=", split_max),
+                   _check(s, "coarse mixing - fine mixing", _col(w, "coarse") - _col(w, "fine"), ">=", margin)])
 
 
 def obs6_verdict(summary: pd.DataFrame, margin: float = 0.2, other_max: float = 0.5) -> pd.DataFrame:
     """D_f's CE rises in both models (end / start > 1); the aligned data's rise relative to D_f's
     is larger in the coarse model than in the fine one by ≥ ``margin``; the other data rise by at
-    most ``other_max`` of D_f's rise (a falling loss counts as staying low)."""
-    t = summary.set_index(["model", "group"])
+    most ``other_max`` of D_f's rise (a falling loss counts as staying low). Per seed, paired."""
     sc = dict(zip(summary["model"], summary["scenario"]))
-    checks = [_check(sc[m], f"CE on D_f, end / start ({m} model)", t.loc[(m, "D_f"), "end / start"], ">", 1.0)
+    ratio = _by_seed(summary, ["model", "group"], "end / start")
+    rel = _by_seed(summary, ["model", "group"], "rise / D_f rise")
+    checks = [_check(sc[m], f"CE on D_f, end / start ({m} model)", _col(ratio, (m, "D_f")), ">", 1.0)
               for m in ("coarse", "fine")]
-    rel = {m: t.loc[(m, "aligned"), "rise / D_f rise"] for m in ("coarse", "fine")}
-    checks.append(_check("both", "aligned rise/D_f rise: coarse - fine", rel["coarse"] - rel["fine"], ">=", margin))
-    checks += [_check(sc[m], f"other rise/D_f rise ({m} model)", t.loc[(m, "other"), "rise / D_f rise"],
-                      "<=", other_max) for m in ("coarse", "fine")]
+    checks.append(_check("both", "aligned rise/D_f rise: coarse - fine",
+                         _col(rel, ("coarse", "aligned")) - _col(rel, ("fine", "aligned")), ">=", margin))
+    checks += [_check(sc[m], f"other rise/D_f rise ({m} model)", _col(rel, (m, "other")), "<=", other_max)
+               for m in ("coarse", "fine")]
     return _frame(checks)
 
 
+def printable(verdict: pd.DataFrame) -> pd.DataFrame:
+    """A verdict table as printed: ``value ± 90% CI`` (2 decimals) and the number of seeds."""
+    out = verdict.drop(columns=["value", "half_width", "n"], errors="ignore")
+    pos = list(out.columns).index("rule") if "rule" in out else len(out.columns)
+    out.insert(pos, "value ± 90% CI", [shown(v, h) for v, h in zip(verdict["value"], verdict["half_width"])])
+    out.insert(pos + 1, "seeds", verdict["n"].to_numpy())
+    return out
+
+
 def print_verdict(verdict: pd.DataFrame, observation: str, profile: str) -> None:
-    """The checks as a text table, then one sentence: holds / does not hold / n/a (tarf.checks). The
-    sentence is also kept as results/<profile>/verdicts/<observation>.csv (the README's table)."""
-    print(verdict.to_string(index=False))
+    """The checks as a text table (each value ± its 90% interval over seeds), then one sentence: holds
+    / does not hold / undecided / n/a (tarf.checks). The sentence is also kept as
+    results/<profile>/verdicts/<observation>.csv (the README's table)."""
+    print(printable(verdict).to_string(index=False))
     word, ok, n = overall(verdict["holds"])
     na = len(verdict) - n
+    undecided = int((verdict["holds"] == UNDECIDED).sum())
+    seeds = int(verdict["n"].max()) if len(verdict) else 0
+    notes = [f"{undecided} undecided"] * bool(undecided) + [f"{na} n/a"] * bool(na)
     print(f"\n{observation} {word} on profile {profile!r}: {ok}/{n} checks pass"
-          + (f" ({na} n/a)." if na else "."))
+          + (f" ({', '.join(notes)})" if notes else "") + f", over {seeds} seed{'s' * (seeds != 1)}.")
     slug = "".join(ch if ch.isalnum() else "_" for ch in observation.lower()).strip("_")
-    row = pd.DataFrame([{"observation": observation, "verdict": word, "checks": f"{ok}/{n}"}])
+    values = "; ".join(shown(v, h) for v, h, o in zip(verdict["value"], verdict["half_width"], verdict["holds"])
+                       if o != NA) or "-"
+    row = pd.DataFrame([{"observation": observation, "value ± 90% CI": values, "checks": f"{ok}/{n}",
+                         "verdict": word, "seeds": seeds}])
     atomic_write_bytes(results_dir(profile) / "verdicts" / f"{slug}.csv", row.to_csv(index=False).encode())
     if profile == "smoke":
         print("(smoke: a tiny, briefly trained model; the verdict only shows that the check runs.)")
 
 
 __all__ = ["obs1", "obs3", "obs5", "obs6", "unlearning_rows", "bars_frame", "loss_summary", "ga_tracked",
-           "mixing", "roles", "concept_classes", "print_verdict"]
+           "mixing", "roles", "concept_classes", "print_verdict", "printable"]

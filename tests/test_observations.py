@@ -14,7 +14,7 @@ import tarf
 from tarf import checks, embedding, observations, plots, runner, store, train, unlearn
 from tarf.checks import FAILS as N
 from tarf.checks import HOLDS as Y
-from tarf.checks import NA
+from tarf.checks import NA, UNDECIDED
 
 QUICK = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
@@ -172,8 +172,12 @@ def _holds(verdict):
     return verdict["holds"].tolist()
 
 
-def _mix(rows):
-    return pd.DataFrame([{"scenario": s, "model": m, "A": "D_f", "B": b, "mixing": v} for s, m, b, v in rows])
+def _mix(rows, seeds=(0, 1, 2)):
+    """A mixing table with the same values on every seed (no spread: each check is decided), or
+    per-seed values where ``v`` is a tuple."""
+    return pd.DataFrame([{"seed": sd, "scenario": s, "model": m, "A": "D_f", "B": b,
+                          "mixing": v[i] if isinstance(v, tuple) else v}
+                         for i, sd in enumerate(seeds) for s, m, b, v in rows])
 
 
 def test_obs1_verdict():
@@ -181,6 +185,11 @@ def test_obs1_verdict():
     assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]))) == [N]
     assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.8)]), split_max=0.9)) == [Y]
     assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", np.nan)]))) == [NA]
+    # a straddle over seeds, and one seed alone, are undecided
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", (0.2, 0.8, 0.5))]))) == \
+        [UNDECIDED]
+    assert _holds(observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.2)], seeds=(0,)))) == \
+        [UNDECIDED]
 
 
 def test_obs3_and_obs5_verdicts():
@@ -196,11 +205,17 @@ def test_obs3_and_obs5_verdicts():
     assert _holds(observations.obs5_verdict(ok, margin=0.6)) == [Y, Y, N]
     close = _mix([("model_mismatch", "coarse", "D_ar", 0.55), ("model_mismatch", "fine", "D_ar", 0.45)])
     assert _holds(observations.obs5_verdict(close)) == [Y, Y, N]
+    # coarse - fine is paired per seed: 0.3 on every seed although each model's mixing varies
+    paired = _mix([("model_mismatch", "coarse", "D_ar", (0.6, 0.8, 0.9)),
+                   ("model_mismatch", "fine", "D_ar", (0.3, 0.5, 0.6))])
+    v = observations.obs5_verdict(paired)
+    assert _holds(v) == [Y, UNDECIDED, Y] and v["value"].iloc[2] == pytest.approx(0.3)
 
 
-def _rows(values):
-    return pd.DataFrame([{"scenario": s, "method": m, "seed": seed, "UA": ua, "RA": ra}
-                         for s, m, seed, ua, ra in values])
+def _rows(values, seeds=(0, 1, 2)):
+    """Results rows; a row given for seed 0 is repeated on every seed of ``seeds``."""
+    return pd.DataFrame([{"scenario": s, "method": m, "seed": sd, "UA": ua, "RA": ra}
+                         for s, m, seed, ua, ra in values for sd in (seeds if seed == 0 else (seed,))])
 
 
 def test_obs2_verdict():
@@ -211,10 +226,10 @@ def test_obs2_verdict():
                                    "|UA(GA) - UA(Retrained)|", "|RA(GA) - RA(Retrained)|"]
     assert _holds(v) == [Y, Y, Y, Y]
     assert _holds(observations.obs2_verdict(rows, tolerance=2.0)) == [Y, Y, Y, N]
-    # the mean over seeds is what is compared
-    two = pd.concat([rows, _rows([("all_matched", "retrained", 1, 0.0, 99.0), ("all_matched", "ft", 1, 20.0, 98.0),
-                                  ("all_matched", "ga", 1, 0.5, 95.2)])])
-    assert observations.obs2_verdict(two)["value"].tolist()[0] == 10.5
+    # per seed |UA(FT) - UA(Retrained)|: 1, 1, 20 -> mean 7.33, its interval contains 5
+    rows.loc[(rows.method == "ft") & (rows.seed == 2), "UA"] = 20.0
+    v = observations.obs2_verdict(rows)
+    assert v["value"].tolist()[0] == pytest.approx(22 / 3) and _holds(v)[0] == UNDECIDED
 
 
 def test_obs4_verdict():
@@ -230,12 +245,13 @@ def test_obs4_verdict():
         [N, Y, N, N]
 
 
-def _summary(coarse, fine):
+def _summary(coarse, fine, seeds=(0, 1, 2)):
     rows = []
-    for m, s, vals in (("coarse", "model_mismatch", coarse), ("fine", "target_mismatch", fine)):
-        for g, (ratio, rise, rel) in zip(("D_f", "aligned", "other"), vals):
-            rows.append({"model": m, "scenario": s, "group": g, "end / start": ratio, "rise": rise,
-                         "rise / D_f rise": rel})
+    for sd in seeds:
+        for m, s, vals in (("coarse", "model_mismatch", coarse), ("fine", "target_mismatch", fine)):
+            for g, (ratio, rise, rel) in zip(("D_f", "aligned", "other"), vals):
+                rows.append({"seed": sd, "model": m, "scenario": s, "group": g, "end / start": ratio, "rise": rise,
+                             "rise / D_f rise": rel})
     return pd.DataFrame(rows)
 
 
@@ -244,7 +260,7 @@ def test_obs6_verdict():
                           fine=[(5.0, 2.0, 1.0), (1.5, 0.4, 0.2), (1.0, 0.0, 0.0)])
     v = observations.obs6_verdict(paper_like)
     assert _holds(v) == [Y] * 5
-    assert v["value"].tolist()[2] == 0.6  # 0.8 − 0.2
+    assert v["value"].tolist()[2] == pytest.approx(0.6)  # 0.8 − 0.2
     no_drag = _summary(coarse=[(5.0, 2.0, 1.0), (1.2, 0.2, 0.1), (1.1, 0.2, 0.1)],
                        fine=[(5.0, 2.0, 1.0), (1.5, 0.4, 0.2), (3.0, 1.8, 0.9)])
     assert _holds(observations.obs6_verdict(no_drag)) == [Y, Y, N, Y, N]
@@ -260,11 +276,11 @@ def test_print_verdict_sentence(capsys):
     v = observations.obs1_verdict(_mix([("all_matched", "fine", "rest", 0.2)]))
     observations.print_verdict(v, "Observation 1", "default")
     out = capsys.readouterr().out
-    assert "Observation 1 holds on profile 'default': 1/1 checks pass." in out and "smoke" not in out
+    assert "Observation 1 holds on profile 'default': 1/1 checks pass, over 3 seeds." in out and "smoke" not in out
     v = observations.obs3_verdict(_mix([("target_mismatch", "fine", "D_fr", 0.9)]))
     observations.print_verdict(v, "Observation 3", "smoke")
     out = capsys.readouterr().out
-    assert "Observation 3 does not hold on profile 'smoke': 0/1 checks pass." in out
+    assert "Observation 3 does not hold on profile 'smoke': 0/1 checks pass, over 3 seeds." in out
     assert "only shows that the check runs" in out
 
 
@@ -279,7 +295,7 @@ def test_figures_draw_constructed_data():
                         "dim 1": rng.normal(size=12), "dim 2": rng.normal(size=12)})
     pts["group"] = np.where(pts.role == "D_f", "D_f: " + pts["fine class"], pts["fine class"])
     long = observations.bars_frame(_rows([("all_matched", "retrained", 0, 0.0, 99.0),
-                                          ("all_matched", "ft", 0, 1.0, 98.0)]))
+                                          ("all_matched", "ft", 0, 1.0, 98.0)], seeds=(0,)))
     assert long["method"].tolist() == ["Retrained", "FT", "Retrained", "FT"]
     curves = pd.DataFrame({"model": "coarse", "scenario": "model_mismatch", "step": np.repeat([0, 1], 3),
                            "group": ["D_f", "aligned", "other"] * 2, "set": ["D_f", "D_ar", "other"] * 2,

@@ -14,6 +14,7 @@ was already low, so acc_drop / abs_acc_change are tested on constructed scores i
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -551,3 +552,19 @@ def test_identification_pass_batch_does_not_change_the_result(problem, monkeypat
     assert _same(model_a, model_b)
     assert _ident(log_a)["identified_idx"] == _ident(log_b)["identified_idx"]
     assert _ident(log_a)["group_acc_drop"] == _ident(log_b)["group_acc_drop"]
+
+
+def test_mechanism_verdict_counts_exact_seeds_and_pairs_the_phase3_repair():
+    from tarf import tarf_analysis
+    from tarf.checks import FAILS, HOLDS, UNDECIDED
+
+    ident = pd.DataFrame({"scenario": ["target_mismatch"] * 3 + ["data_mismatch"] * 3, "seed": [0, 4, 5] * 2,
+                          "exact": [True, True, True, True, False, True]})
+    rep = pd.DataFrame({"scenario": "target_mismatch", "seed": [0, 4, 5], "full": "TARF", "cut": "TARF, t0 = 0",
+                        "end gap full": [1.0, 2.0, 1.5], "end gap cut": [5.0, 6.5, 5.0]})
+    v = tarf_analysis.verdict(ident, rep)
+    assert v["holds"].tolist() == [HOLDS, FAILS, HOLDS]  # 3/3 exact, 2/3 exact, repair beyond noise
+    assert "(2/3)" in v["check"].iloc[1] and v["n"].tolist() == [3, 3, 3]
+    assert v["value"].iloc[2] == pytest.approx(-4.0)  # (-4 - 4.5 - 3.5) / 3
+    rep["end gap cut"] = [0.5, 6.5, 1.0]  # the repair differs in sign between seeds
+    assert tarf_analysis.verdict(ident, rep)["holds"].iloc[2] == UNDECIDED
