@@ -108,6 +108,16 @@ def _tie_text(gap: pd.DataFrame, scenario: str, level) -> str:
     return text + (" (doing nothing is as good here)" if ORIGINAL in who else "")
 
 
+def _readout(g: pd.DataFrame) -> str:
+    """C7's read-out, and the paper's (the accuracy drop) on the same Phase I beside it."""
+    used = sorted(set(map(str, g["score"]))) if "score" in g else []
+    parts = [f"read-out: {', '.join(used)}"] if used else []
+    if "exact_acc_drop" in g and g["exact_acc_drop"].notna().any() and used != ["acc_drop"]:
+        paper = g["exact_acc_drop"].dropna().astype(bool)
+        parts.append(f"the paper's accuracy drop: {int(paper.sum())}/{len(paper)} seeds exact")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def evaluate(results: pd.DataFrame, identification: pd.DataFrame | None = None,
              th: Thresholds | None = None, level: float | None = LEVEL) -> pd.DataFrame:
     """One row per check: claim, scenario, check, value (the mean of the per-seed values, full
@@ -143,7 +153,7 @@ def evaluate(results: pd.DataFrame, identification: pd.DataFrame | None = None,
     # C7 is a count of exact identifications over seeds, judged as a point (docs: counts)
     if identification is not None and len(identification):
         for s, g in identification.groupby("scenario", sort=False):
-            rows.append(_row("C7", s, "share of seeds: identified = target groups",
+            rows.append(_row("C7", s, f"share of seeds: identified = target groups{_readout(g)}",
                              [g["exact"].astype(float).mean()], ">=", th.c7_min_exact, None))
     else:
         rows.append(_row("C7", "-", "identified = target groups (no identification data)", [], ">=",

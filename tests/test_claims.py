@@ -198,3 +198,11 @@ def test_one_seed_is_undecided_and_the_paper_is_judged_as_points():
     assert set(judged["holds"]) == {UNDECIDED}  # no interval from one seed
     assert set(t.loc[t["claim"] == "C7", "holds"]) == {HOLDS}  # a count, as a point
     assert set(claims.evaluate(_results((0,)), _ident(), level=None)["holds"]) == {HOLDS}
+
+
+def test_c7_names_its_read_out_and_the_papers_beside_it():
+    ident = pd.DataFrame({"scenario": ["target_mismatch"] * 3, "seed": [0, 1, 2], "score": "proximity",
+                          "exact": [True, True, True], "exact_acc_drop": [False, True, False]})
+    c7 = claims.evaluate(_results(), ident).set_index("claim").loc["C7"]
+    assert c7["holds"] == HOLDS
+    assert c7["check"].endswith("(read-out: proximity; the paper's accuracy drop: 1/3 seeds exact)")
