@@ -2,6 +2,10 @@
 .DELETE_ON_ERROR:
 SHELL   := bash
 PROFILE ?= default
+PROFILES := $(sort $(notdir $(patsubst %/experiment.yaml,%,$(wildcard params/*/experiment.yaml))))
+ifeq ($(filter $(PROFILE),$(PROFILES)),)
+$(error PROFILE=$(PROFILE) is not a profile; valid: $(PROFILES))
+endif
 # scripts/bench.py points EXECUTED elsewhere to time a run from scratch
 EXECUTED ?= executed
 PYTHON  ?= python3.11

@@ -287,3 +287,23 @@ def precision_key(exp: Experiment) -> dict:
 
 def as_dict(exp: Experiment) -> dict:
     return dataclasses.asdict(exp)
+
+
+def check_parameters(namespace: dict) -> None:
+    """A notebook's parameters against the types its parameters cell annotates (``name: type =``);
+    a wrong type is one ParamsError naming the parameter, the type wanted and how to pass it.
+
+    papermill's ``-p`` passes lists and dicts as text (``-p overrides '{...}'`` gives the string),
+    which would otherwise fail deep inside the first call that reads them."""
+    for name, tp in namespace.get("__annotations__", {}).items():
+        if name not in namespace or not isinstance(tp, type):
+            continue
+        v = namespace[name]
+        ok = isinstance(v, tp) and not (tp in (int, float) and isinstance(v, bool))
+        if tp is float and isinstance(v, int) and not isinstance(v, bool):
+            ok = True
+        if not ok:
+            how = (f"pass it as YAML: papermill -y '{name}: <{tp.__name__} value>' (papermill -p passes "
+                   f"lists and dicts as text)" if tp in (list, dict) else f"pass it as papermill -p {name} <value>")
+            raise ParamsError(f"notebook parameter {name}: expected {tp.__name__}, got {type(v).__name__} "
+                              f"{v!r:.80}; {how}")

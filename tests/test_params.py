@@ -179,3 +179,20 @@ def test_portable_kernels_get_their_own_cache_keys():
     portable = params.load("default", {"kernels": "portable"})
     assert params.precision_key(native) == {}
     assert params.precision_key(portable) == {"kernels": "portable"}
+
+
+def test_notebook_parameters_of_the_wrong_type_are_one_clear_line():
+    from tarf.params import check_parameters
+
+    ns = {"__annotations__": {"profile": str, "overrides": dict, "seeds": list, "tolerance": float, "k": int},
+          "profile": "smoke", "overrides": {}, "seeds": [0], "tolerance": 5, "k": 10}
+    check_parameters(ns)  # an int where a float is annotated is fine
+    with pytest.raises(ParamsError) as e:
+        check_parameters({**ns, "overrides": '{"methods": {"ga": {"lr": 0.003}}}'})
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("notebook parameter overrides: expected dict, got str")
+    assert "papermill -y 'overrides: <dict value>'" in msg
+    with pytest.raises(ParamsError, match=r"notebook parameter k: expected int, got bool True"):
+        check_parameters({**ns, "k": True})
+    with pytest.raises(ParamsError, match=r"parameter tolerance: expected float, got str '5'; pass it as papermill -p"):
+        check_parameters({**ns, "tolerance": "5"})
