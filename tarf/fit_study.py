@@ -55,7 +55,7 @@ VARIANTS = {
     "mixed": {"phase1_batches": "mixed"},
     "paper_dose": {"epochs": 10, "t0": 2, "lr": 0.01, "k_target": 0.04},  # the paper's values
     "ascent": {"identified_op": "ascent"},
-    # the proximity read-out (docs/tarf.md#read-outs) drives the run, at the default's dose and at twice its k
+    # the proximity read-out (docs/tarf.md#group-scores) drives the run, at the default's dose and at twice its k
     "proximity": {"group_score": "proximity"},
     "proximity_k4": {"group_score": "proximity", "k_target": 0.04},
 }
