@@ -27,7 +27,7 @@ import sys
 
 import yaml
 
-from tarf import executor, report, runner, tune
+from tarf import executor, generated, report, runner, tune
 from tarf.params import load
 from tarf.paths import results_dir
 
@@ -126,4 +126,6 @@ else:
     # keep earlier sweeps of the same method: one record of every setting tried
     df = tune.merge(tune.read_table(results_dir(ctx.profile) / f"tuning_{args.method}.csv"), df)
     report.export(df, f"tuning_{args.method}", ctx.profile)
+    if ctx.profile == "default":  # docs/results.md's picks table (tarf.generated)
+        generated.update(only={"tuning"})
     show(args.method, df, args.protocol)

@@ -115,7 +115,7 @@ def connected(address: str | None = None, num_cpus: int | None = None):
 
     Nothing here turns Ray's token authentication off: a local cluster has it by default (Ray makes
     a token in ~/.ray/auth_token unless RAY_AUTH_TOKEN is set), and joining one that has it takes
-    RAY_AUTH_MODE=token and its token here (README, "Running on a Ray cluster"). No dashboard."""
+    RAY_AUTH_MODE=token and its token here (docs/usage.md#running-on-a-ray-cluster). No dashboard."""
     ray = _import_ray()
     if address:
         _reachable(address)

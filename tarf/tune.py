@@ -406,6 +406,10 @@ def _write(df: pd.DataFrame, profile: str, method: str, csv_dir) -> None:
         from .report import export
 
         export(df, f"tuning_{method}", profile)
+        if profile == "default":  # docs/results.md's picks table follows every row (tarf.generated)
+            from .generated import update
+
+            update(only={"tuning"})
     else:
         atomic_write_bytes(table_path(profile, method, csv_dir), df.to_csv(index=False).encode())
 

@@ -99,7 +99,7 @@ def bn_stats(model: nn.Module, mode: str):
     bn_phase1="eval").
     Why: passes over D_f-only batches (GA, BS, TARF Phase I) drag the running statistics that
     evaluation uses towards one class's statistics. On the Fashion-MNIST profiles that alone
-    collapses RA (README, notes on fidelity).
+    collapses RA (docs/baselines.md#batchnorm-on-forget-only-batches).
     """
     if mode not in BN_STATS:
         raise ValueError(f"bn_stats={mode!r} is not valid; choose one of {', '.join(BN_STATS)}")

@@ -7,7 +7,7 @@ Deviations: none in the update rule; constant lr (the reference's MultiStep neve
 5 epochs); epochs may be fractional (docs/protocol.md#budget-scaling). Option `bn_stats="keep"` (set by the Fashion-MNIST
 profiles, not the default): the forward pass still uses batch statistics, but the BN running
 statistics are not dragged to D_f's — measured on the default profile, that drift alone takes RA from
-~91 to 18-59 (README, notes on fidelity). The logged `loss` is the minimised
+~91 to 18-59 (docs/baselines.md#batchnorm-on-forget-only-batches). The logged `loss` is the minimised
 objective (−CE); `ce_f` is the mean CE on D_f being raised.
 ``on_step(model, step, epoch)``, if given, is called after every update (Observation 6's per-step
 losses, tarf/observations.py); it must leave the model's mode as it found it.
