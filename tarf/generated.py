@@ -140,6 +140,42 @@ def _fmt(v) -> str:
     return str(v)
 
 
+# --- docs/protocol.md: machine noise ------------------------------------------------------------
+
+NOISE_METRICS = ("UA", "RA", "TA", "MIA", "Gap")
+
+
+def _kernel_noise(profile: str = "default") -> str:
+    """scripts/kernel_noise.py's two runs (native vs AVX2-capped kernels, one seed): per metric the
+    |difference| over the (scenario, method) pairs, against the seed-to-seed SD of the same pairs in
+    the profile's table, and the pairs that moved most."""
+    rows_path, table_path = results_dir(profile) / "kernel_noise_rows.csv", results_dir(profile) / "table.csv"
+    if not rows_path.exists():
+        return _note(f"`results/{profile}/kernel_noise_rows.csv`") + _missing(rows_path)
+    r = pd.read_csv(rows_path)
+    w = r.pivot_table(index=["scenario", "method"], columns="kernels", values=list(NOISE_METRICS))
+    d = pd.DataFrame({m: (w[(m, "native")] - w[(m, "avx2")]).abs() for m in NOISE_METRICS})
+    t = pd.read_csv(table_path) if table_path.exists() else r.iloc[0:0]
+    sd = t[t["scenario"].isin(set(r["scenario"]))].groupby(["scenario", "method"])[list(NOISE_METRICS)].std()
+    sd = sd.reindex(d.index)
+    summary = pd.DataFrame({
+        "metric": NOISE_METRICS,
+        "pairs": [str(int(d[m].notna().sum())) for m in NOISE_METRICS],
+        "median abs Δ": [f"{d[m].median():.2f}" for m in NOISE_METRICS],
+        "90th pct abs Δ": [f"{d[m].quantile(0.9):.2f}" for m in NOISE_METRICS],
+        "max abs Δ (where)": [f"{d[m].max():.2f} ({' / '.join(d[m].idxmax()).replace('_', ' ')})" for m in NOISE_METRICS],
+        "median seed SD": [f"{sd[m].median():.2f}" for m in NOISE_METRICS],
+        "pairs within 2 seed SDs": [f"{int(((d[m] <= 2 * sd[m]) | (d[m] < 0.01)).sum())}/{int(d[m].notna().sum())}"
+                                    for m in NOISE_METRICS],
+    })
+    top = d.assign(pair=[" / ".join(i).replace("_", " ") for i in d.index]).sort_values("Gap", ascending=False)
+    top = top.head(5)[["pair", *NOISE_METRICS]].map(lambda v: f"{v:.2f}" if isinstance(v, float) else v)
+    seeds = ", ".join(str(s) for s in sorted(r["seed"].unique()))
+    return (_note(f"`results/{profile}/kernel_noise_rows.csv` (scripts/kernel_noise.py, seed {seeds}) and "
+                  f"`results/{profile}/table.csv` (seed SDs)")
+            + _md(summary) + "\n\nThe five pairs whose Gap moved most:\n\n" + _md(top))
+
+
 # --- docs/baselines.md, docs/tarf.md: hyper-parameters ---------------------------------------------
 
 def _profile_methods(profile: str) -> dict:
@@ -190,6 +226,7 @@ def blocks() -> dict[Path, dict[str, Callable[[], str]]]:
         ROOT / "docs" / "results.md": results,
         ROOT / "docs" / "baselines.md": {"defaults": _baseline_defaults},
         ROOT / "docs" / "tarf.md": {"hyper-parameters": _tarf_defaults},
+        ROOT / "docs" / "protocol.md": {"kernel-noise": _kernel_noise},
     }
 
 
