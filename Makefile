@@ -26,7 +26,7 @@ FIRST   := 01_splits 02_base_training 04_observation2 06_observation4 09_tarf 10
 ORDERED := $(filter $(NOTEBOOKS),$(FIRST)) $(filter-out $(FIRST),$(NOTEBOOKS))
 export TARF_PROGRESS := 0
 
-.PHONY: help venv lock reproduce smoke test test-unit test-notebooks lint strip kernel-matrix bench readme clean
+.PHONY: help venv lock reproduce smoke test test-unit test-notebooks lint strip kernel-matrix bench readme site test-site clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
@@ -80,6 +80,13 @@ bench: $(STAMP)  ## benchmarks: throughput and efficiency, threads vs processes,
 
 readme: $(STAMP)  ## put the default profile's table and one figure into README.md (after make reproduce)
 	$(PY) -c 'from tarf.report import update_readme; update_readme("default")'
+
+site: $(STAMP)  ## static HTML site of executed/default (and fmnist) in site/: verdicts, figures, one page per notebook
+	$(PY) scripts/site.py
+
+# Not part of `make test`: it needs Debian's chromium (apt-get install chromium; .ci/run installs it).
+test-site: $(STAMP)  ## build the site and open every page in headless Chromium (screenshots in site/screenshots/)
+	TARF_SITE_TEST=1 $(VENV)/bin/pytest -p no:cacheprovider -s tests/test_site.py
 
 clean:  ## remove the artifact store (splits, checkpoints, result rows); keeps executed notebooks
 	rm -rf store
