@@ -313,5 +313,31 @@ def informed_answer(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _num(v: float) -> str:
+    return f"{v:.2f}" if np.isfinite(v) else "-"
+
+
+def verdict(informed: pd.DataFrame, k: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """Notebook 12's verdict: one row per (question, scenario) from :func:`informed_answer`,
+    :func:`k_answer` and :func:`ranking_changes`: the question, the answer (yes / no) and the mean
+    Gaps (over seeds) behind it."""
+    rows = []
+    for _, r in informed.iterrows():
+        rows.append({"question": "1 TARF's Gap <= best run with its identification", "scenario": r["scenario"],
+                     "answer": "yes" if r["TARF below best +id"] else "no",
+                     "evidence": f"TARF {_num(r['Gap TARF'])}, {r['best +id']} {_num(r['Gap +id'])}"})
+    for _, r in k.iterrows():
+        rows.append({"question": "2 the request's K gives TARF's lowest Gap", "scenario": r["scenario"],
+                     "answer": "yes" if r["true K lowest Gap"] else "no",
+                     "evidence": f"K {_num(r['Gap K'])}, {r['best wrong K']} {_num(r['Gap wrong K'])}, "
+                                 f"{r['best p']} {_num(r['Gap best p'])}"})
+    for _, r in changes.iterrows():
+        rows.append({"question": "3 the best method changes without MIA", "scenario": r["scenario"],
+                     "answer": "yes" if r["differs"] else "no",
+                     "evidence": f"{r['best_Gap']} {_num(r['Gap'])} -> {r['best_Gap_no_MIA']} "
+                                 f"{_num(r['Gap_no_MIA'])}, {r['n_moved']} methods change rank"})
+    return pd.DataFrame(rows, columns=["question", "scenario", "answer", "evidence"])
+
+
 __all__ = ["informed_answer", "GRID", "UNLEARNING", "gap_decomposition", "k_answer", "k_sensitivity", "k_variants", "method_model",
-           "mia_decision", "mia_extrapolation", "mia_features", "ranking_changes"]
+           "mia_decision", "mia_extrapolation", "mia_features", "ranking_changes", "verdict"]
