@@ -290,8 +290,16 @@ def _check_value(where: str, value, default) -> None:
         raise ValueError(f"{where}: expected {want} (default {default!r}), got {value!r} ({type(value).__name__})")
 
 
+def _check_hp(where: str, key: str, value, defaults: Mapping) -> None:
+    if key == "batch_size":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: expected an integer >= 1, got {value!r}")
+    else:
+        _check_value(where, value, defaults[key])
+
+
 def validate_plan(plan: Mapping) -> dict[str, dict]:
-    """``{method: {"grid": {key: [values]}, "base": {key: value}}}`` from a plan (the YAML's mapping,
+    """``{method: {"grid": {key: [values]}, "base": {key: value}, "extend": [setting]}}`` from a plan (the YAML's mapping,
     with or without its top-level ``methods:``); a ValueError names the method and key at fault."""
     methods = plan.get("methods", plan) if isinstance(plan, Mapping) else None
     if not isinstance(methods, Mapping) or not methods:
@@ -301,11 +309,12 @@ def validate_plan(plan: Mapping) -> dict[str, dict]:
         if m not in unlearn.METHODS:
             raise ValueError(f"plan: unknown method {m!r}; valid: {', '.join(unlearn.METHODS)}")
         if not isinstance(entry, Mapping) or "grid" not in entry:
-            raise ValueError(f"plan: methods.{m}: expected a mapping with `grid:` (and optionally `base:`)")
-        extra = set(entry) - {"grid", "base"}
+            raise ValueError(f"plan: methods.{m}: expected a mapping with `grid:` (and optionally `base:`, `extend:`)")
+        extra = set(entry) - {"grid", "base", "extend"}
         if extra:
-            raise ValueError(f"plan: methods.{m}: unknown entries {sorted(extra)}; valid: grid, base")
+            raise ValueError(f"plan: methods.{m}: unknown entries {sorted(extra)}; valid: grid, base, extend")
         grid, base = entry["grid"] or {}, entry.get("base") or {}
+        extend = entry.get("extend") or []
         if not isinstance(grid, Mapping) or not grid or not isinstance(base, Mapping):
             raise ValueError(f"plan: methods.{m}: `grid` must be a non-empty mapping, `base` a mapping")
         defaults = unlearn.get(m).DEFAULTS
@@ -319,18 +328,37 @@ def validate_plan(plan: Mapping) -> dict[str, dict]:
                 if part == "grid" and (not isinstance(v, list) or not v):
                     raise ValueError(f"{where}: expected a non-empty list of values, got {v!r}")
                 for value in values:
-                    if key == "batch_size":
-                        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                            raise ValueError(f"{where}: expected an integer >= 1, got {value!r}")
-                    else:
-                        _check_value(where, value, defaults[key])
+                    _check_hp(where, key, value, defaults)
                 if part == "grid" and len({_norm(x) for x in v}) != len(v):
                     raise ValueError(f"{where}: repeated value in {v!r}")
         both = set(grid) & set(base)
         if both:
             raise ValueError(f"plan: methods.{m}: {sorted(both)} in both grid and base")
-        out[m] = {"grid": {k: list(v) for k, v in grid.items()}, "base": dict(base)}
+        _check_extend(m, extend, grid, defaults)
+        out[m] = {"grid": {k: list(v) for k, v in grid.items()}, "base": dict(base),
+                  "extend": [dict(e) for e in extend]}
     return out
+
+
+def _check_extend(m: str, extend, grid: Mapping, defaults: Mapping) -> None:
+    """``extend``: settings beyond the grid (docs/protocol.md#protocol-v3, rule 5), each naming every
+    grid axis once (the pick's values, one axis moved past its edge) and not already in the grid."""
+    where = f"plan: methods.{m}.extend"
+    if not isinstance(extend, list):
+        raise ValueError(f"{where}: expected a list of settings ({{axis: value}} for every grid axis)")
+    inside = {_key(hp) for hp in settings(grid)}
+    for i, e in enumerate(extend):
+        if not isinstance(e, Mapping) or set(e) != set(grid):
+            raise ValueError(f"{where}[{i}]: expected a value for each grid axis ({', '.join(grid)}), got {e!r}")
+        for key, value in e.items():
+            _check_hp(f"{where}[{i}].{key}", key, value, defaults)
+        if _key(e) in inside:
+            raise ValueError(f"{where}[{i}]: {dict(e)} is already in the grid")
+
+
+def planned(entry: Mapping) -> list[dict]:
+    """Every setting of a plan entry: the grid's product on top of ``base``, then its ``extend``."""
+    return settings(entry["grid"], entry["base"]) + [dict(entry["base"]) | e for e in entry.get("extend", [])]
 
 
 def load_plan(path) -> dict[str, dict]:
@@ -343,7 +371,7 @@ def load_plan(path) -> dict[str, dict]:
 
 
 def n_settings(entry: Mapping) -> int:
-    return math.prod(len(v) for v in entry["grid"].values())
+    return math.prod(len(v) for v in entry["grid"].values()) + len(entry.get("extend", []))
 
 
 # ------------------------------------------------------------------------------ tuning tables
@@ -393,7 +421,7 @@ def pending(df: pd.DataFrame, entry: Mapping, scenarios, seeds) -> list[tuple[di
     if not cur.empty:
         keys = _setting_columns(cur)
         done = {(_key({k: r[k] for k in keys}), str(r["scenario"]), int(r["seed"])) for _, r in cur.iterrows()}
-    return [(hp, s, seed) for hp in settings(entry["grid"], entry["base"])
+    return [(hp, s, seed) for hp in planned(entry)
             for s, seed in itertools.product(scenarios, seeds) if (_key(hp), s, seed) not in done]
 
 

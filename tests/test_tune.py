@@ -108,7 +108,8 @@ def test_shipped_plan_is_valid_small_and_covers_every_method():
     plan = tune.load_plan(ROOT / "params" / "default" / "tuning_plan.yaml")
     assert set(plan) == set(unlearn.METHODS)
     for m, entry in plan.items():
-        assert 1 < tune.n_settings(entry) <= 18, m
+        assert 1 < tune.n_settings(entry) - len(entry["extend"]) <= 18, m
+        assert len(entry["extend"]) <= 2, m  # rule 5: a line per edge axis, not a new grid
         # v3: the steps are an axis of every method that takes optimiser steps, on the same values
         if m != "iu":
             assert entry["grid"]["batch_size"] == [32, 64, 128], m
@@ -124,6 +125,19 @@ def test_plan_batch_size_must_be_a_positive_integer():
         tune.validate_plan({"methods": {"ft": {"grid": {"batch_size": [32, 0]}}}})
     with pytest.raises(ValueError, match=r"methods\.ft\.grid\.batch_size: expected an integer >= 1, got 32\.5"):
         tune.validate_plan({"methods": {"ft": {"grid": {"batch_size": [32.5]}}}})
+
+
+def test_plan_extend_adds_whole_settings_beyond_the_grid():
+    grid = {"lr": [0.01, 0.03], "batch_size": [64, 128]}
+    entry = tune.validate_plan({"ft": {"grid": grid, "extend": [{"lr": 0.003, "batch_size": 128}]}})["ft"]
+    assert tune.n_settings(entry) == 5
+    assert tune.planned(entry)[-1] == {"lr": 0.003, "batch_size": 128}
+    with pytest.raises(ValueError, match=r"methods\.ft\.extend\[0\]: expected a value for each grid axis"):
+        tune.validate_plan({"ft": {"grid": grid, "extend": [{"lr": 0.003}]}})
+    with pytest.raises(ValueError, match=r"methods\.ft\.extend\[0\]\.batch_size: expected an integer"):
+        tune.validate_plan({"ft": {"grid": grid, "extend": [{"lr": 0.003, "batch_size": 1.5}]}})
+    with pytest.raises(ValueError, match=r"methods\.ft\.extend\[0\]: .* is already in the grid"):
+        tune.validate_plan({"ft": {"grid": grid, "extend": [{"lr": 0.03, "batch_size": 64}]}})
 
 
 def _v3(setting, scenario, seed, gap, ra, ra_retrained=92.0):
@@ -256,6 +270,12 @@ def test_run_plan_resumes_and_keeps_v1_rows(tmp_path, stub_runner):
     assert ranked["lr"].tolist() == [0.001, 0.007, 0.01] and ranked["cells"].eq(12).all()
     assert ranked["rejected"].tolist() == [False, False, False]
     assert tune.protocol_rows(df, "v1")["lr"].tolist() == [0.007]
+
+    plan["methods"]["ga"]["extend"] = [{"lr": 0.0005}]  # an edge extension: only its cells run
+    tune.run_plan("default", plan, **kw)
+    assert len(stub_runner) == total + len(SCENARIOS) * 3
+    df = pd.read_csv(tmp_path / "tuning_ga.csv")
+    assert (df.loc[df["protocol"] == "v3", "lr"] == 0.0005).sum() == len(SCENARIOS) * 3
 
 
 def test_run_plan_stops_before_max_minutes(tmp_path, stub_runner):
