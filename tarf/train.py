@@ -87,9 +87,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Train, seed:
             loss_sum += loss.item() * len(idx)
             correct += (out.argmax(1) == yb).sum().item()
             seen += len(idx)
+        lr = opt.param_groups[0]["lr"]  # the rate this epoch ended at: read before a multistep drop
         if recipe.schedule == "multistep":
             sched.step()
-        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": loss_sum / seen,
+        row = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / seen,
                "train_acc": 100.0 * correct / seen, "seconds": time.perf_counter() - t0}
         for name, (xe, ye) in (eval_sets or {}).items():
             row[f"{name}_acc"] = accuracy(model, xe, ye, device)

@@ -9,6 +9,10 @@ import torch
 SMOKE = {"num_threads": 1, "train": {"epochs": 1, "batch_size": 128}}
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: over 10 s on one core; `make test` runs it too")
+
+
 @pytest.fixture(autouse=True)
 def tmp_store(tmp_path) -> Path:
     """TARF_STORE → a fresh folder under tmp_path, so no test reads or writes the repo's store/
