@@ -125,6 +125,20 @@ def test_k_from_K():
         T.k_schedule({"epochs": 10})
 
 
+def test_schedule_helpers_take_a_profile_hp_with_its_unlearning_batch():
+    """A profile's TARF hp carries batch_size (common.COMMON; params/default); the schedule helpers
+    read it as written (notebook 09 failed on it), while a run still refuses a key it would ignore."""
+    hp = {"epochs": 10, "t1": 1, "t0": 2, "batch_size": 32}
+    bare = {k: v for k, v in hp.items() if k != "batch_size"}
+    assert T.resolve_k(hp, 2) == T.resolve_k(bare, 2)
+    assert T.k_schedule(hp, K=2) == T.k_schedule(bare, K=2)
+    assert T.segments(hp) == T.segments(bare) and T.phase_of(9, hp) == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        T._merged(hp)
+    with pytest.raises(ValueError, match="bogus"):
+        T.resolve_k({**hp, "bogus": 1}, 2)
+
+
 def test_phase_boundaries():
     hp = {"epochs": 10, "t1": 1, "t0": 2}
     assert [T.phase_of(t, hp) for t in range(10)] == [1, 2, 2, 2, 2, 2, 2, 2, 3, 3]

@@ -117,7 +117,12 @@ CHOICES = {
 # ---------------------------------------------------------------------------------- schedule
 
 
-def _merged(hp: dict) -> dict:
+def _merged(hp: dict, schedule: bool = False) -> dict:
+    """DEFAULTS under ``hp``. The schedule helpers (schedule=True) also take a profile's hp as
+    written, with the keys every method takes (common.COMMON: the unlearning batch) in it; a run
+    may not, since with_batch takes them out before (one left here would be ignored)."""
+    if schedule:
+        hp = {k: v for k, v in hp.items() if k not in common.COMMON}
     unknown = set(hp) - set(DEFAULTS)
     if unknown:
         raise ValueError(
@@ -128,7 +133,7 @@ def _merged(hp: dict) -> dict:
 
 def resolve_k(hp: dict, K: int | None) -> float:
     """The base k: hp["k"] if set, else k_target when the request's K > 0, else k_matched."""
-    hp = _merged(hp)
+    hp = _merged(hp, schedule=True)
     if hp["k"] is not None:
         return float(hp["k"])
     if K is None:
@@ -150,7 +155,7 @@ def _k_epoch(e: int, hp: dict, T: float, k: float) -> float:
 def k_schedule(hp: dict, T: float | None = None, K: int | None = None) -> list[float]:
     """k(t) for each 0-based epoch t < ceil(T) (T defaults to hp["epochs"]). An epoch cut by
     T − t0 gets k(t) for its part before T − t0 (k = 0 after it, Phase III)."""
-    hp = _merged(hp)
+    hp = _merged(hp, schedule=True)
     T = hp["epochs"] if T is None else T
     k = resolve_k(hp, K)
     return [_k_epoch(e, hp, T, k) for e in range(math.ceil(T))]
@@ -158,13 +163,13 @@ def k_schedule(hp: dict, T: float | None = None, K: int | None = None) -> list[f
 
 def phase_of(t: float, hp: dict) -> int:
     """1 for t < t1, 3 for t ≥ T − t0, else 2 (t in epochs, may be fractional)."""
-    hp = _merged(hp)
+    hp = _merged(hp, schedule=True)
     return 1 if t < hp["t1"] else 3 if t >= hp["epochs"] - hp["t0"] else 2
 
 
 def segments(hp: dict) -> list[tuple[float, float, int, int]]:
     """(t_start, t_end, epoch, phase) pieces of the run: cut at whole epochs, t1 and T − t0."""
-    hp = _merged(hp)
+    hp = _merged(hp, schedule=True)
     T = float(hp["epochs"])
     cuts = sorted({0.0, T, float(hp["t1"]), T - hp["t0"], *map(float, range(1, math.ceil(T)))})
     out = []
