@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tarf import runner, store, unlearn
-from tarf.unlearn import ft, ga, informed, scrub
+from tarf.unlearn import common, ft, ga, informed, scrub
 from tarf.unlearn import tarf as T
 
 SC, SEED = "target_mismatch", 0
@@ -56,6 +56,11 @@ def spy(monkeypatch, module):
 
     monkeypatch.setattr(module, "unlearn", wrapper)
     return seen
+
+
+def as_run(ctx, data):
+    """TARF's (data, hp) as its run sees them: the profile's batch_size applied (common.with_batch)."""
+    return common.with_batch(data, runner.hyper_parameters(ctx, "tarf"))
 
 
 def hp_of(ctx, name, **base):
@@ -202,7 +207,7 @@ def test_ga_id_ascends_on_D_f_and_exactly_what_TARF_identifies(ctx, orig, tarf_r
     assert log[0]["id_cached"] is False
     assert same_state(state(orig), before)
     # the same identification, computed directly: one code path
-    mask2, rec2 = T.phase1_identify(orig, data, runner.hyper_parameters(ctx, "tarf"), SEED)
+    mask2, rec2 = T.phase1_identify(orig, *as_run(ctx, data), SEED)
     assert torch.equal(mask2, mask) and rec2 == tarf_run
 
 
@@ -220,11 +225,11 @@ def test_identification_is_cached_exactly_and_shared(ctx, orig, tarf_run, monkey
     assert log2[0]["id_seconds"] == log1[0]["id_seconds"]
     assert torch.equal(seen[0][0].x_un, data.x_un[~_mask(tarf_run, data)])
     # anything that determines the set is in the key: another seed or hp is computed anew
-    tarf_hp = runner.hyper_parameters(ctx, "tarf")
+    data, tarf_hp = as_run(ctx, data)
     assert informed.cache_key(orig, data, tarf_hp, 1) != informed.cache_key(orig, data, tarf_hp, 0)
     assert informed.cache_key(orig, data, {**tarf_hp, "t1": 0.5}, 0) != \
         informed.cache_key(orig, data, tarf_hp, 0)
-    other = runner.unlearn_data(ctx, "data_mismatch")
+    other, _ = as_run(ctx, runner.unlearn_data(ctx, "data_mismatch"))
     assert informed.cache_key(orig, other, tarf_hp, 0) != informed.cache_key(orig, data, tarf_hp, 0)
 
 
@@ -253,7 +258,7 @@ def test_ga_id_ft_is_phase1_then_ft_on_D_un_minus_identified(ctx, orig, tarf_run
     assert torch.equal(got.x_un, data.x_un[~mask]) and torch.equal(got.y_un, data.y_un[~mask])
     assert ft_hp == {**runner.hyper_parameters(ctx, "ft"), "epochs": 0.5}
     # FT starts from TARF's θ_t1, not from θo
-    run = T.phase1(orig, data, runner.hyper_parameters(ctx, "tarf"), SEED)
+    run = T.phase1(orig, *as_run(ctx, data), SEED)
     assert run.record == tarf_run
     # FT's run from θ_t1 on that data is what ga_id_ft returns
     ref, _ = ft.finetune(run.model, got, ft_hp, SEED)
