@@ -12,7 +12,11 @@ PYTHON  ?= python3.11
 VENV    := .venv
 PY      := $(VENV)/bin/python
 # The venv is rebuilt when pyproject.toml or the lock changes: the stamp's name carries their hash.
-STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+HASH    := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+STAMP   := $(VENV)/.installed-$(HASH)
+# The locked stack, installed once per machine and hard-linked into each clone's .venv
+# (scripts/venv.sh); `make venv DEPS=` installs into .venv alone, as pip would.
+DEPS    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tarf/deps-$(HASH)-py$(shell $(PYTHON) -c 'import sys; print(*sys.version_info[:3], sep=".")' 2>/dev/null)
 # A cell may run for hours: notebook 10 computes every run of the table (> 1 h from an empty store
 # on 2 cores); the limit only guards against a kernel that hangs.
 CELL_TIMEOUT ?= 28800
@@ -32,9 +36,8 @@ help:  ## list the targets
 
 venv: $(STAMP)  ## create .venv and install the package with all extras
 
-$(STAMP): pyproject.toml constraints.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,dev]'
+$(STAMP): pyproject.toml constraints.txt scripts/venv.sh
+	bash scripts/venv.sh $(PYTHON) '$(DEPS)' $(VENV)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 lock:  ## regenerate constraints.txt (every package at an exact version) from a fresh resolution
@@ -50,20 +53,28 @@ reproduce: $(STAMP) $(ORDERED:%=$(EXECUTED)/$(PROFILE)/%.ipynb)  ## execute ever
 smoke:  ## execute every notebook on the smoke profile (the nbval references)
 	TARF_NUM_THREADS=1 $(MAKE) -j2 reproduce PROFILE=smoke
 
-test: lint test-unit test-notebooks  ## lint, unit + structure tests, then nbval on executed/smoke
+test: lint  ## lint, then the unit + structure tests and nbval on executed/smoke, in one run
+	$(call pytest,tests executed/smoke/)
 
-# Two pytest workers with one torch thread each: faster on 2 cores than one worker with two.
-# loadgroup keeps tests/test_ray.py on one worker (one local Ray cluster, not two).
-test-unit: $(STAMP)
-	TARF_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --dist loadgroup tests
+test-unit: $(STAMP)  ## the unit + structure tests alone
+	$(call pytest,tests)
 
-# nbval from an empty store (a warm one would serve cached rows and hide a changed metric), two
-# notebooks at a time, one thread each (the smoke profile's float64 numbers do not depend on it).
-# Figures and tables go to the temporary folder too (TARF_OUTPUT): checking never rewrites them.
 test-notebooks: $(STAMP)  ## re-execute executed/smoke/*.ipynb and compare outputs (nbval, strict)
-	store=$$(mktemp -d) && TARF_STORE=$$store TARF_OUTPUT=$$store TARF_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider \
-	    -n 2 --dist loadfile --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-	    executed/smoke/; rc=$$?; rm -rf $$store; exit $$rc
+	$(call pytest,executed/smoke/)
+
+# One pytest run, two workers with one torch thread each (faster on 2 cores than one with two), so
+# that the unit tests fill the gaps between notebooks. loadfile keeps a file on one worker: a
+# notebook's cells share one kernel, tests/test_ray.py one local Ray cluster, tests/test_reliability.py
+# one reference table; conftest.py puts the slow files first. (Not loadgroup: under pytest 9.2 it
+# silently stops grouping, pytest-xdist issue 1386.)
+# nbval starts from an empty store (a warm one would serve cached rows and hide a changed metric);
+# figures and tables go there too (TARF_OUTPUT), so checking never rewrites them. Each unit test
+# has its own store (tests/conftest.py). The ten slowest tests are printed: a regression shows.
+define pytest
+store=$$(mktemp -d) && TARF_STORE=$$store TARF_OUTPUT=$$store TARF_NUM_THREADS=1 $(VENV)/bin/pytest -p no:cacheprovider \
+    -n 2 --dist loadfile --no-loadscope-reorder --durations=10 --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+    $(1); rc=$$?; rm -rf $$store; exit $$rc
+endef
 
 lint: $(STAMP)  ## ruff on tarf/, tests/, scripts/, notebooks/; sources must be stripped
 	$(VENV)/bin/ruff check tarf tests scripts notebooks

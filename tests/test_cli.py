@@ -248,8 +248,7 @@ def test_console_script_entry_point():
     assert 'tarf = "tarf.__main__:main"' in text
 
 
-@pytest.mark.skipif(os.environ.get("TARF_SLOW_TESTS") != "1", reason="a fresh interpreter takes ~10 s on 2 shared cores; "
-                    "set TARF_SLOW_TESTS=1")
+@pytest.mark.slow  # a fresh interpreter: about 10 s on 2 shared cores
 def test_python_m_tarf_in_a_new_process(tmp_store):
     env = {**os.environ, "TARF_STORE": str(tmp_store), "TARF_PROGRESS": "0"}
     bad = subprocess.run([sys.executable, "-m", "tarf", "run", "smoke", "--set", "train.epochs=ten"], cwd=ROOT,

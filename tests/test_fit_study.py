@@ -86,6 +86,7 @@ def test_hit_ignores_rank_order():
     assert cols["absorption_margin"] == pytest.approx(0.5 - 0.2)
 
 
+@pytest.mark.slow
 def test_a_row_of_other_tarf_settings_is_kept_but_not_taken_as_done(tmp_path):
     # a variant is relative to the profile's TARF settings: when those change, the old row is a
     # record of other settings, so the study computes the row again and appends it

@@ -158,6 +158,7 @@ def test_positions_of_a_set_that_is_not_a_subset_are_none():
     assert _positions(np.array([1, 4, 7]), np.array([9])) is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cpu_evaluation_batch_does_not_change_a_number(dtype):
     """predict's CPU batch of 256 (faster than 1,024) gives the old batch's logits bit for bit, on

@@ -1,6 +1,7 @@
-"""--executor ray (tarf/executor.py) on a local Ray cluster this module starts once: 2 CPUs, no
-dashboard, token authentication on. The serial smoke table is computed once; every Ray table is
-compared with it. The store is the one shared state, so the race and kill tests look at it."""
+"""--executor ray (tarf/executor.py) on a local Ray cluster this module starts once (`make test`
+keeps a file on one worker): 2 CPUs, no dashboard, token authentication on. The serial smoke table
+is computed once; every Ray table is compared with it. The store is the one shared state, so the
+race and kill tests look at it."""
 
 import hashlib
 import json
@@ -14,7 +15,6 @@ import pandas as pd
 import pytest
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.xdist_group("ray")  # one cluster per module under `pytest -n 2 --dist loadgroup`
 
 from tarf import cli, executor, store  # noqa: E402  (after the skip)
 
@@ -106,6 +106,7 @@ def test_cluster_keeps_token_auth_and_no_dashboard(cluster):
     assert not ray._private.worker.get_dashboard_url()
 
 
+@pytest.mark.slow
 def test_smoke_table_on_ray_equals_serial(cluster, serial, tmp_path, tmp_store, monkeypatch):
     log = tmp_path / "models.log"
     monkeypatch.setattr(executor, "_model_task", recorded(executor._model_task, log))
@@ -118,6 +119,7 @@ def test_smoke_table_on_ray_equals_serial(cluster, serial, tmp_path, tmp_store, 
     assert_complete(tmp_store)
 
 
+@pytest.mark.slow
 def test_killed_workers_are_retried_and_leave_no_partial_file(cluster, serial, tmp_path, tmp_store, monkeypatch):
     died = {"model": tmp_path / "model-died", "row": tmp_path / "row-died"}
     monkeypatch.setattr(executor, "_model_task", dies_once(  # a Retrained, trained but not yet stored
@@ -141,9 +143,10 @@ def _writer(root: str, tag: str, rounds: int, barrier) -> None:
 
 
 # Without store.put's lock its two renames interleave: measured 136/400 rounds with a mismatched pair.
+@pytest.mark.slow
 def test_two_writers_of_one_key_leave_one_complete_file(tmp_store):
     rounds, ctx = 100, multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(3)
+    barrier = ctx.Barrier(3, timeout=120)  # a writer that died breaks the barrier: no hang
     procs = [ctx.Process(target=_writer, args=(str(tmp_store), t, rounds, barrier)) for t in "ab"]
     for p in procs:
         p.start()

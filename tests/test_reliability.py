@@ -6,6 +6,7 @@ conftest's SMOKE) with their own stores.
 
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,8 @@ TIMES = ["TIME_min", "cost_vs_retrained"]  # wall-clock: the only columns allowe
 
 
 def _env(store, **extra):
-    return dict(os.environ, TARF_STORE=str(store), TARF_PROGRESS="0", PYTHONHASHSEED="0", **extra)
+    return dict(os.environ, TARF_STORE=str(store), TARF_OUTPUT=f"{store}-out", TARF_PROGRESS="0",
+                PYTHONHASHSEED="0", **extra)
 
 
 def _table(store: Path, csv: Path, job=JOB, **env):
@@ -33,12 +35,30 @@ def _table(store: Path, csv: Path, job=JOB, **env):
     return pd.read_csv(csv)
 
 
-def test_same_params_same_numbers(tmp_path):
-    """Two runs into two empty stores give byte-identical results CSVs (wall-clock columns aside)."""
-    a = _table(tmp_path / "a", tmp_path / "a.csv").drop(columns=TIMES)
-    b = _table(tmp_path / "b", tmp_path / "b.csv").drop(columns=TIMES)
-    assert len(a) == 3  # retrained, ga, tarf
-    assert a.to_csv(index=False).encode() == b.to_csv(index=False).encode()
+def _csv(df: pd.DataFrame) -> bytes:
+    """JOB's rows (target mismatch), wall-clock columns aside, as the bytes of a CSV."""
+    return df[df.scenario == "target_mismatch"].drop(columns=TIMES).to_csv(index=False).encode()
+
+
+# The reference run: JOB and data mismatch from an empty store, once for the tests below (`make
+# test` keeps a file on one worker, so one worker computes it). The tests that compare a run with
+# a clean one take its target-mismatch rows; the one that damages a store damages a copy of it.
+DM_JOB = JOB + ["--scenario", "data_mismatch"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    d = tmp_path_factory.mktemp("reference")
+    return d / "store", _table(d / "store", d / "reference.csv", DM_JOB)
+
+
+@pytest.mark.slow
+def test_same_params_same_numbers(tmp_path, reference):
+    """A second run of the same params into another empty store gives byte-identical results
+    (wall-clock columns aside), whether or not the job also holds data mismatch."""
+    got = _table(tmp_path / "b", tmp_path / "b.csv")
+    assert len(got) == 3  # retrained, ga, tarf
+    assert _csv(got) == _csv(reference[1])
 
 
 # A CPU without AVX-512 (oneDNN, ATen and MKL capped at AVX2), and two threads where the first run has one.
@@ -46,13 +66,13 @@ OTHER_MACHINE = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "M
                  "TARF_NUM_THREADS": "2"}
 
 
-def test_other_kernels_same_printed_numbers(tmp_path):
+@pytest.mark.slow
+def test_other_kernels_same_printed_numbers(tmp_path, reference):
     """The smoke profile computes in float64, so other CPU kernels give the same table to the printed
     precision (2 decimals). Data mismatch is in the job: its coarse Retrained was the most sensitive
     to kernel choice in float32."""
-    job = JOB + ["--scenario", "data_mismatch"]
-    a = _table(tmp_path / "a", tmp_path / "a.csv", job).drop(columns=TIMES)
-    b = _table(tmp_path / "b", tmp_path / "b.csv", job, **OTHER_MACHINE).drop(columns=TIMES)
+    a = reference[1].drop(columns=TIMES)
+    b = _table(tmp_path / "b", tmp_path / "b.csv", DM_JOB, **OTHER_MACHINE).drop(columns=TIMES)
     assert len(a) == 6
     assert a.round(2).to_csv(index=False) == b.round(2).to_csv(index=False)
 
@@ -102,8 +122,8 @@ def _killed(store: Path, desc: str, n: int):
     assert r.returncode == -signal.SIGKILL, r.stderr
 
 
-def test_killed_runs_resume_to_the_same_result(tmp_path):
-    clean = _table(tmp_path / "clean", tmp_path / "clean.csv").drop(columns=TIMES)
+@pytest.mark.slow
+def test_killed_runs_resume_to_the_same_result(tmp_path, reference):
     store = tmp_path / "crash"
     _killed(store, "retrained", 0)  # during base training (the Retrained reference)
     assert not list(store.glob("models/*.pt"))
@@ -113,25 +133,26 @@ def test_killed_runs_resume_to_the_same_result(tmp_path):
     for p in store.rglob("*"):  # every data file that is there is complete: it has its checksum
         if p.is_file() and p.suffix != ".sha256" and not p.name.endswith(".tmp") and not p.name.endswith(".lock"):
             assert p.with_name(p.name + ".sha256").exists(), p
-    resumed = _table(store, tmp_path / "resumed.csv").drop(columns=TIMES)
-    assert resumed.to_csv(index=False) == clean.to_csv(index=False)
+    resumed = _table(store, tmp_path / "resumed.csv")
+    assert _csv(resumed) == _csv(reference[1])
 
 
-def test_flipped_byte_in_checkpoint_is_detected_and_recomputed(tmp_path):
+@pytest.mark.slow
+def test_flipped_byte_in_checkpoint_is_detected_and_recomputed(tmp_path, reference):
     store = tmp_path / "s"
-    first = _table(store, tmp_path / "1.csv").drop(columns=TIMES)
+    shutil.copytree(reference[0], store)
     ckpt = sorted((store / "models").glob("*.pt"))[0]
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ckpt.write_bytes(bytes(data))
     for p in (store / "results").glob("*.json*"):  # force the rows to be recomputed from the checkpoints
         p.unlink()
-    r = subprocess.run([sys.executable, "-m", "tarf", "table", "smoke", *SETS, *JOB, "--csv",
+    r = subprocess.run([sys.executable, "-m", "tarf", "table", "smoke", *SETS, *DM_JOB, "--csv",
                         str(tmp_path / "2.csv")], cwd=ROOT, env=_env(store), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "checksum mismatch" in r.stdout + r.stderr and ckpt.name in r.stdout + r.stderr
     second = pd.read_csv(tmp_path / "2.csv").drop(columns=TIMES)
-    assert second.to_csv(index=False) == first.to_csv(index=False)
+    assert second.to_csv(index=False) == reference[1].drop(columns=TIMES).to_csv(index=False)
 
 
 # Another x86-64 machine as seen by each library: oneDNN and MKL capped at AVX2 (MKL_ENABLE_INSTRUCTIONS
@@ -152,6 +173,7 @@ def _kernels_run(tmp_path, name, kernels, **env):
     return rows.to_csv(index=False), weights
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="kernels: portable is x86-64 only")
 def test_portable_kernels_same_float32_weights_on_an_avx2_machine(tmp_path):
     """kernels: portable trains bit-identical float32 weights whether or not the CPU's AVX-512 is

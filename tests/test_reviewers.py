@@ -151,6 +151,7 @@ def _no_training(monkeypatch):
     monkeypatch.setattr(train, "fit", boom)
 
 
+@pytest.mark.slow
 def test_k_sensitivity_on_smoke(ctx, monkeypatch):
     sc = ctx.split[SC]
     assert sc.K == 2

@@ -281,6 +281,7 @@ def test_every_cached_run_key_carries_every_profile_field():
         assert all(a != b for a, b in zip(base, keys(other))), change
 
 
+@pytest.mark.slow
 def test_base_models_side_by_side_are_the_ones_trained_one_by_one(tmp_path, monkeypatch):
     """base_workers 2 trains the base models in two processes; every checkpoint is bit-identical to
     the one a single process trains (same seed, one thread each), and the loading pass trains none."""
