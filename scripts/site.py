@@ -102,6 +102,29 @@ def table(df: pd.DataFrame, links: list[str]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+# A relative link in a notebook's markdown (../docs/tarf.md#…) names a file of the repository, and
+# the site has no page for it: show the path it names instead of a link that leads nowhere.
+RELATIVE_LINK = re.compile(r'<a href="(?![a-zA-Z][a-zA-Z0-9+.-]*:|#|/)([^"]+)">(.*?)</a>', re.S)
+
+
+def repository_paths(body: str, folder: Path) -> str:
+    """``body`` with each relative link (from ``folder``) to a repository file outside executed/ (a
+    notebook's page is in the site) as its text and the path, e.g. ``docs/tarf.md#group-scores``."""
+    def path_of(m: re.Match) -> str:
+        target, _, fragment = html.unescape(m.group(1)).partition("#")
+        try:
+            rel = (folder / target).resolve().relative_to(ROOT)
+        except ValueError:  # outside the repository: leave it
+            return m.group(0)
+        if rel.parts[:1] == ("executed",) or not (ROOT / rel).is_file():  # a page of the site, or none
+            return m.group(0)
+        shown = html.escape(rel.as_posix() + (f"#{fragment}" if fragment else ""))
+        text = m.group(2)
+        code = f'<code title="in the repository">{shown}</code>'
+        return code if re.sub(r"<[^>]+>", "", text).strip() == shown else f"{text} ({code})"
+    return RELATIVE_LINK.sub(path_of, body)
+
+
 def build_profile(profile: str, out: Path, exporter: HTMLExporter) -> str:
     """Write site/<profile>/ (one page per notebook, the figures) and return its index section."""
     (out / profile / "figures").mkdir(parents=True)
@@ -123,6 +146,7 @@ def build_profile(profile: str, out: Path, exporter: HTMLExporter) -> str:
                    + (f"; papermill {pm.get('version', '')} with {html.escape(params)}" if pm else ""))
         body, _ = exporter.from_notebook_node(nb, resources={"site_nav": " ".join(nav),
                                                             "metadata": {"name": f"{name} ({profile})"}})
+        body = repository_paths(body, ROOT / "notebooks")  # the links were written in the source
         (out / profile / f"{name}.html").write_text(body, encoding="utf-8")
 
     parts = [f'<h2 id="{profile}">Profile <code>{profile}</code></h2>']
